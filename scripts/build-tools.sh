@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# Build the real control-plane components used by tests/e2e_k8s from Go modules.
+#
+# Idempotent: every tool goes into its own folder of the cache, keyed by tool
+# and version, e.g. $ROOT/kubernetes-v1.36.3/bin/kube-apiserver; a tool whose
+# binaries already exist is skipped. Nothing is written inside the repository.
+#
+# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|metacontroller|faas-cli ...]
+#        (no argument: all of them)
+#
+# Environment:
+#   MPIFN_TOOLS_DIR          cache root (default $HOME/.cache/mpifn-tools)
+#   ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION,
+#   METACONTROLLER_VERSION, FAAS_CLI_VERSION   override the pinned versions
+#
+# The machine's Go (1.26) builds all of these. Should a pinned module ever
+# need Go 1.27, `export GOTOOLCHAIN=go1.27.3` is the approved way to get it.
+set -euo pipefail
+
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.36.3}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+METACONTROLLER_VERSION="${METACONTROLLER_VERSION:-v4.12.5}"
+FAAS_CLI_VERSION="${FAAS_CLI_VERSION:-0.17.8}"
+
+ROOT="${MPIFN_TOOLS_DIR:-$HOME/.cache/mpifn-tools}"
+BUILD_ROOT="$ROOT/_build"
+mkdir -p "$ROOT" "$BUILD_ROOT"
+
+export CGO_ENABLED=0
+export GOFLAGS="-mod=mod"
+GO_BUILD=(go build -trimpath "-ldflags=-s -w")
+
+log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# have DIR NAME... : true when every named binary exists in DIR/bin
+have() {
+    local dir="$1"; shift
+    local b
+    for b in "$@"; do
+        [[ -x "$dir/bin/$b" ]] || return 1
+    done
+}
+
+# timed TOOL VERSION FUNC : run FUNC, print and record how long it took
+timed() {
+    local tool="$1" version="$2" fn="$3"
+    local start end
+    start=$(date +%s)
+    "$fn"
+    end=$(date +%s)
+    log "$tool $version built in $((end - start))s"
+    printf '%s %s %ss %s\n' "$tool" "$version" "$((end - start))" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        >>"$ROOT/build-times.log"
+}
+
+# new_module DIR : a fresh consumer module in DIR
+new_module() {
+    local dir="$1"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    (cd "$dir" && go mod init mpifn-tools-consumer >/dev/null 2>&1)
+}
+
+# install_bins SRC DEST NAME... : move freshly built binaries into DEST/bin
+install_bins() {
+    local src="$1" dest="$2"; shift 2
+    mkdir -p "$dest/bin"
+    local b
+    for b in "$@"; do
+        mv -f "$src/$b" "$dest/bin/$b"
+    done
+}
+
+# ---------------------------------------------------------------- etcd
+build_etcd() {
+    local dest="$ROOT/etcd-$ETCD_VERSION" work="$BUILD_ROOT/etcd-$ETCD_VERSION"
+    new_module "$work"
+    cd "$work"
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    # server/main.go is the etcd binary's main package
+    "${GO_BUILD[@]}" -o "$work/out/etcd" go.etcd.io/etcd/server/v3
+    install_bins "$work/out" "$dest" etcd
+    cd "$ROOT"
+}
+
+# ---------------------------------------------------------- kubernetes
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+build_kubernetes() {
+    local dest="$ROOT/kubernetes-$KUBERNETES_VERSION" work="$BUILD_ROOT/kubernetes-$KUBERNETES_VERSION"
+    local staging="v0.${KUBERNETES_VERSION#v1.}"
+    new_module "$work"
+    cd "$work"
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    # every staging module that k8s.io/kubernetes replaces with ./staging/...
+    local mods
+    mods=$(sed -nE 's#^[[:space:]]*(k8s\.io/[A-Za-z0-9._-]+)[[:space:]]+=>[[:space:]]+\./staging/.*#\1#p' "$gomod" | sort -u)
+    [[ -n "$mods" ]] || { log "no staging replace lines found in $gomod"; return 1; }
+    {
+        echo
+        echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+        echo
+        echo "replace ("
+        local m
+        for m in $mods; do
+            echo "	$m => $m $staging"
+        done
+        echo ")"
+    } >>go.mod
+    log "kubernetes $KUBERNETES_VERSION: $(wc -w <<<"$mods") staging modules replaced at $staging"
+    local pkgs=() b
+    for b in "${K8S_BINS[@]}"; do
+        pkgs+=("k8s.io/kubernetes/cmd/$b")
+    done
+    # resolve the whole build list once (pinned: a bare `go get` of a package
+    # would move k8s.io/kubernetes to its newest release), then build
+    go get "${pkgs[@]/%/@$KUBERNETES_VERSION}"
+    mkdir -p out
+    "${GO_BUILD[@]}" -o "$work/out/" "${pkgs[@]}"
+    install_bins "$work/out" "$dest" "${K8S_BINS[@]}"
+    cd "$ROOT"
+}
+
+# ---------------------------------------------------------------- kwok
+build_kwok() {
+    local dest="$ROOT/kwok-$KWOK_VERSION" work="$BUILD_ROOT/kwok-$KWOK_VERSION"
+    new_module "$work"
+    cd "$work"
+    local gomod
+    gomod=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    # carry over kwok's own replace directives that point at other modules
+    if grep -qE '^[[:space:]]*replace' "$gomod"; then
+        python3 - "$gomod" >>go.mod <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+lines = []
+for block in re.findall(r'^replace\s*\((.*?)^\)', text, re.S | re.M):
+    lines += block.strip().splitlines()
+lines += re.findall(r'^replace\s+([^(].*)$', text, re.M)
+out = [l.strip() for l in lines if "=>" in l and not l.split("=>")[1].strip().startswith(".")]
+if out:
+    print("\nreplace (\n" + "\n".join("\t" + l for l in out) + "\n)")
+EOF
+    fi
+    go get "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    "${GO_BUILD[@]}" -o "$work/out/kwok" sigs.k8s.io/kwok/cmd/kwok
+    install_bins "$work/out" "$dest" kwok
+    cd "$ROOT"
+}
+
+# ------------------------------------------------------- metacontroller
+build_metacontroller() {
+    local dest="$ROOT/metacontroller-$METACONTROLLER_VERSION" work="$BUILD_ROOT/metacontroller-$METACONTROLLER_VERSION"
+    new_module "$work"
+    cd "$work"
+    # the module declares its path as plain `metacontroller`
+    go mod edit -require="metacontroller@v0.0.0" \
+        -replace="metacontroller=github.com/metacontroller/metacontroller@$METACONTROLLER_VERSION"
+    go mod download -json "github.com/metacontroller/metacontroller@$METACONTROLLER_VERSION" >mc.json
+    local src gomod
+    src=$(python3 -c 'import json; print(json.load(open("mc.json"))["Dir"])')
+    gomod=$(python3 -c 'import json; print(json.load(open("mc.json"))["GoMod"])')
+    # its own replace directives (to other modules) must be carried over
+    python3 - "$gomod" >>go.mod <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+lines = []
+for block in re.findall(r'^replace\s*\((.*?)^\)', text, re.S | re.M):
+    lines += block.strip().splitlines()
+lines += re.findall(r'^replace\s+([^(].*)$', text, re.M)
+out = [l.strip() for l in lines if "=>" in l and not l.split("=>")[1].strip().startswith(".")]
+if out:
+    print("\nreplace (\n" + "\n".join("\t" + l for l in out) + "\n)")
+EOF
+    go get metacontroller/pkg/cmd/metacontroller
+    "${GO_BUILD[@]}" -o "$work/out/metacontroller" metacontroller/pkg/cmd/metacontroller
+    install_bins "$work/out" "$dest" metacontroller
+    rm -rf "$dest/manifests"
+    cp -r "$src/manifests" "$dest/manifests"
+    chmod -R u+w "$dest/manifests"
+    cd "$ROOT"
+}
+
+# ------------------------------------------------------------- faas-cli
+build_faas_cli() {
+    local dest="$ROOT/faas-cli-$FAAS_CLI_VERSION" work="$BUILD_ROOT/faas-cli-$FAAS_CLI_VERSION"
+    new_module "$work"
+    cd "$work"
+    # faas-cli tags carry no `v`: asking for the tag resolves to a pseudo-version
+    go get "github.com/openfaas/faas-cli@$FAAS_CLI_VERSION"
+    local resolved
+    resolved=$(go list -m -f '{{.Version}}' github.com/openfaas/faas-cli)
+    log "faas-cli $FAAS_CLI_VERSION resolved to $resolved"
+    echo "$resolved" >"$work/resolved-version"
+    "${GO_BUILD[@]}" \
+        "-ldflags=-s -w -X github.com/openfaas/faas-cli/version.Version=$FAAS_CLI_VERSION" \
+        -o "$work/out/faas-cli" github.com/openfaas/faas-cli
+    install_bins "$work/out" "$dest" faas-cli
+    cp "$work/resolved-version" "$dest/resolved-version"
+    cd "$ROOT"
+}
+
+# run_build TOOL VERSION FUNC : build in a subshell with errexit in force
+# (a function called from `if`/`||` would run with errexit silently off)
+run_build() {
+    local st
+    set +e
+    (
+        set -euo pipefail
+        timed "$@"
+    )
+    st=$?
+    set -e
+    if [[ $st -ne 0 ]]; then
+        log "$1 $2 build FAILED (exit $st)"
+        rc=1
+    fi
+}
+
+# ----------------------------------------------------------------- main
+ALL=(etcd kubernetes kwok metacontroller faas-cli)
+if [[ $# -gt 0 ]]; then
+    WANT=("$@")
+else
+    WANT=("${ALL[@]}")
+fi
+
+go version >&2
+rc=0
+for tool in "${WANT[@]}"; do
+    case "$tool" in
+    etcd)
+        if have "$ROOT/etcd-$ETCD_VERSION" etcd; then log "etcd $ETCD_VERSION cached"
+        else run_build etcd "$ETCD_VERSION" build_etcd; fi ;;
+    kubernetes)
+        if have "$ROOT/kubernetes-$KUBERNETES_VERSION" "${K8S_BINS[@]}"; then log "kubernetes $KUBERNETES_VERSION cached"
+        else run_build kubernetes "$KUBERNETES_VERSION" build_kubernetes; fi ;;
+    kwok)
+        if have "$ROOT/kwok-$KWOK_VERSION" kwok; then log "kwok $KWOK_VERSION cached"
+        else run_build kwok "$KWOK_VERSION" build_kwok; fi ;;
+    metacontroller)
+        if have "$ROOT/metacontroller-$METACONTROLLER_VERSION" metacontroller &&
+            [[ -d "$ROOT/metacontroller-$METACONTROLLER_VERSION/manifests" ]]; then
+            log "metacontroller $METACONTROLLER_VERSION cached"
+        else run_build metacontroller "$METACONTROLLER_VERSION" build_metacontroller; fi ;;
+    faas-cli)
+        if have "$ROOT/faas-cli-$FAAS_CLI_VERSION" faas-cli; then log "faas-cli $FAAS_CLI_VERSION cached"
+        else run_build faas-cli "$FAAS_CLI_VERSION" build_faas_cli; fi ;;
+    *)
+        log "unknown tool: $tool (known: ${ALL[*]})"; rc=2 ;;
+    esac
+done
+
+{
+    echo "etcd=$ETCD_VERSION"
+    echo "kubernetes=$KUBERNETES_VERSION"
+    echo "kwok=$KWOK_VERSION"
+    echo "metacontroller=$METACONTROLLER_VERSION"
+    echo "faas-cli=$FAAS_CLI_VERSION"
+    echo "go=$(go env GOVERSION)"
+} >"$ROOT/versions.txt"
+
+log "cache: $ROOT"
+sed 's/^/[build-tools]   /' "$ROOT/versions.txt" >&2
+exit "$rc"

@@ -1,0 +1,833 @@
+"""A real, throw-away Kubernetes control plane on loopback for the e2e tests.
+
+Components (binaries built by scripts/build-tools.sh into the tool cache):
+
+- etcd,
+- kube-apiserver (self-signed serving cert, static admin token, RBAC,
+  a generated service-account signing key),
+- kube-controller-manager (namespace, garbage collector, service accounts,
+  Job, StatefulSet, ... controllers),
+- kube-scheduler,
+- kwok, which plays the kubelet of fake nodes and moves pods through the
+  stages in ``kwok-stages/``,
+- optionally Metacontroller (see :class:`Metacontroller`).
+
+Everything listens on 127.0.0.1 on free ports, lives in one temporary folder
+and is stopped (and the folder removed) by :meth:`Cluster.stop`, which is
+safe to call after a partial start. Every wait is bounded in time and count.
+A component that cannot start raises :class:`ComponentError` naming the
+component and quoting the end of its log: tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+STAGES_DIR = HERE / "kwok-stages"
+
+# Same defaults as scripts/build-tools.sh; the cache's versions.txt (written
+# by that script) wins over these, and the environment wins over both.
+DEFAULT_VERSIONS = {
+    "etcd": "v3.6.16",
+    "kubernetes": "v1.36.3",
+    "kwok": "v0.8.0",
+    "metacontroller": "v4.12.5",
+    "faas-cli": "0.17.8",
+}
+VERSION_ENV = {
+    "etcd": "ETCD_VERSION",
+    "kubernetes": "KUBERNETES_VERSION",
+    "kwok": "KWOK_VERSION",
+    "metacontroller": "METACONTROLLER_VERSION",
+    "faas-cli": "FAAS_CLI_VERSION",
+}
+
+# Annotations understood by the stages in kwok-stages/ (for the tests).
+ANN_FAIL = "e2e.mpifn.test/fail"  # "true": a running Job pod fails
+ANN_EXIT_CODE = "e2e.mpifn.test/exit-code"  # exit code of the failure
+ANN_REASON = "e2e.mpifn.test/reason"  # e.g. "OOMKilled"
+ANN_HOLD = "e2e.mpifn.test/hold"  # present: a Job pod keeps running
+ANN_DELAY = "e2e.mpifn.test/delay"  # e.g. "5s" before complete/fail
+
+FAKE_NODE_LABEL = "e2e.mpifn.test/fake-node"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+KCM_CONTROLLERS = [
+    "namespace-controller",
+    "garbage-collector-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "job-controller",
+    "ttl-after-finished-controller",
+    "statefulset-controller",
+    "replicaset-controller",
+    "deployment-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+    "pod-garbage-collector-controller",
+]
+
+
+class ComponentError(RuntimeError):
+    """A component could not start, or died; the message says which and why."""
+
+
+class KubectlError(RuntimeError):
+    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str):
+        self.args_ = args
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(f"kubectl {' '.join(args)} exited {returncode}: {stderr.strip() or stdout.strip()}")
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def tools_root() -> Path:
+    return Path(os.environ.get("MPIFN_TOOLS_DIR") or Path.home() / ".cache" / "mpifn-tools")
+
+
+def tool_versions(root: Path | None = None) -> dict[str, str]:
+    root = root or tools_root()
+    versions = dict(DEFAULT_VERSIONS)
+    vfile = root / "versions.txt"
+    if vfile.is_file():
+        for line in vfile.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() in versions and value.strip():
+                versions[key.strip()] = value.strip()
+    for tool, env in VERSION_ENV.items():
+        if os.environ.get(env):
+            versions[tool] = os.environ[env]
+    return versions
+
+
+def tool_binary(tool: str, binary: str | None = None) -> Path:
+    """Path of a cached binary; ComponentError if it was never built."""
+    root = tools_root()
+    version = tool_versions(root)[tool]
+    path = root / f"{tool}-{version}" / "bin" / (binary or tool)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ComponentError(
+            f"{binary or tool} {version} is not built: {path} is missing. "
+            f"Run scripts/build-tools.sh {tool} (see tests/e2e_k8s/README.md)."
+        )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(
+    check: Callable[[], Any],
+    what: str,
+    timeout: float = 60.0,
+    interval: float = 0.25,
+    alive: Callable[[], None] | None = None,
+) -> Any:
+    """Call ``check`` until it returns a truthy value; bounded in time and count.
+
+    ``alive`` is called before each try and may raise (e.g. a process died).
+    Exceptions from ``check`` count as "not yet"; the last one is reported.
+    """
+    deadline = time.monotonic() + timeout
+    max_tries = int(timeout / interval) + 2
+    last_exc: BaseException | None = None
+    for _ in range(max_tries):
+        if alive is not None:
+            alive()
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - reported below
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    detail = f" (last error: {last_exc!r})" if last_exc else ""
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+
+
+_INSECURE = ssl.create_default_context()
+_INSECURE.check_hostname = False
+_INSECURE.verify_mode = ssl.CERT_NONE
+
+
+def http_get(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[int, str]:
+    """GET a loopback URL; returns (status, body). Never follows other hosts."""
+    if not url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
+        raise ValueError(f"refusing non-loopback URL {url}")
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    ctx = _INSECURE if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+@dataclass
+class Process:
+    """One started program with its log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = log
+        try:
+            self.popen = subprocess.Popen(  # noqa: S603
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,  # own process group: stop() ends all of it
+            )
+        except OSError as exc:
+            log.close()
+            raise ComponentError(f"{self.name}: cannot execute {self.argv[0]}: {exc}") from exc
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        if self.popen is None:
+            raise ComponentError(f"{self.name} was never started")
+        code = self.popen.poll()
+        if code is not None:
+            raise ComponentError(
+                f"{self.name} exited with code {code}; last lines of {self.log_path}:\n{self.log_tail()}"
+            )
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(timeout=grace)
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
+
+
+def wait_ready(proc: Process, check: Callable[[], Any], what: str, timeout: float) -> Any:
+    """wait_until with the process's liveness and log in the error message."""
+    try:
+        return wait_until(check, what, timeout=timeout, alive=proc.check_alive)
+    except TimeoutError as exc:
+        raise ComponentError(f"{proc.name}: {exc}; last lines of {proc.log_path}:\n{proc.log_tail()}") from exc
+
+
+# --------------------------------------------------------------------------
+# the cluster
+
+
+class Cluster:
+    """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, nodes: int = 2, keep_dir: bool | None = None):
+        self.node_count = nodes
+        self.keep_dir = keep_dir if keep_dir is not None else bool(os.environ.get("MPIFN_E2E_KEEP"))
+        self.versions = tool_versions()
+        self.dir: Path | None = None
+        self.processes: list[Process] = []
+        self.token = ""
+        self.apiserver_port = 0
+        self.kubeconfig: Path | None = None
+        self.node_names: list[str] = []
+        self.timings: dict[str, float] = {}
+        self.extra: list[Process] = []  # started later against this cluster (metacontroller, ...)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> "Cluster":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> "Cluster":
+        t0 = time.monotonic()
+        # resolve every binary first: a missing build is reported before anything starts
+        self.bin = {
+            "etcd": tool_binary("etcd"),
+            "kube-apiserver": tool_binary("kubernetes", "kube-apiserver"),
+            "kube-controller-manager": tool_binary("kubernetes", "kube-controller-manager"),
+            "kube-scheduler": tool_binary("kubernetes", "kube-scheduler"),
+            "kubectl": tool_binary("kubernetes", "kubectl"),
+            "kwok": tool_binary("kwok"),
+        }
+        self.dir = Path(tempfile.mkdtemp(prefix="mpifn-e2e-k8s-"))
+        try:
+            self._step("etcd", self._start_etcd)
+            self._step("kube-apiserver", self._start_apiserver)
+            self._step("kube-controller-manager", self._start_controller_manager)
+            self._step("kube-scheduler", self._start_scheduler)
+            self._step("kwok", self._start_kwok)
+            self._step("fake nodes", lambda: self.add_nodes(self.node_count))
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["total"] = time.monotonic() - t0
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self.extra + self.processes):
+            try:
+                proc.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                pass
+        self.extra.clear()
+        self.processes.clear()
+        if self.dir is not None:
+            log_dir = os.environ.get("MPIFN_E2E_LOG_DIR")
+            if log_dir:
+                dest = Path(log_dir)
+                dest.mkdir(parents=True, exist_ok=True)
+                for log in (self.dir / "logs").glob("*.log"):
+                    shutil.copy2(log, dest / log.name)
+            if not self.keep_dir:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def _step(self, name: str, fn: Callable[[], None]) -> None:
+        t = time.monotonic()
+        fn()
+        self.timings[name] = time.monotonic() - t
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        assert self.dir is not None
+        proc = Process(name, argv, self.dir / "logs" / f"{name}.log", env=env, cwd=self.dir)
+        proc.start()
+        self.processes.append(proc)
+        return proc
+
+    def logs(self) -> dict[str, Path]:
+        return {p.name: p.log_path for p in self.processes + self.extra}
+
+    def check_alive(self) -> None:
+        for proc in self.processes + self.extra:
+            proc.check_alive()
+
+    # -- components --------------------------------------------------------
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        proc = self._spawn(
+            "etcd",
+            [
+                str(self.bin["etcd"]),
+                "--name=e2e",
+                f"--data-dir={self.dir}/etcd",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        wait_ready(
+            proc,
+            lambda: http_get(f"{self.etcd_url}/health")[1].find('"true"') >= 0,
+            "etcd /health",
+            timeout=60,
+        )
+
+    def _start_apiserver(self) -> None:
+        assert self.dir is not None
+        pki = self.dir / "pki"
+        pki.mkdir()
+        sa_key, sa_pub = pki / "sa.key", pki / "sa.pub"
+        _run(["openssl", "genrsa", "-out", str(sa_key), "2048"], "openssl genrsa")
+        _run(["openssl", "rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)], "openssl rsa -pubout")
+        self.sa_key = sa_key
+        self.token = os.urandom(16).hex()
+        tokens = pki / "tokens.csv"
+        tokens.write_text(f'{self.token},e2e-admin,e2e-admin,"system:masters"\n')
+        tokens.chmod(0o600)
+        self.apiserver_port = free_port()
+        self.server = f"https://127.0.0.1:{self.apiserver_port}"
+        proc = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin["kube-apiserver"]),
+                f"--etcd-servers={self.etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--cert-dir={pki}/serving",
+                f"--token-auth-file={tokens}",
+                "--authorization-mode=RBAC",
+                "--anonymous-auth=false",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
+        self._write_kubeconfig()
+        wait_ready(
+            proc,
+            lambda: http_get(f"{self.server}/readyz", self.token)[0] == 200,
+            "kube-apiserver /readyz",
+            timeout=120,
+        )
+
+    def _write_kubeconfig(self) -> None:
+        assert self.dir is not None
+        self.kubeconfig = self.dir / "kubeconfig"
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "e2e", "cluster": {"server": self.server, "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "e2e-admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e-admin"}}],
+            "current-context": "e2e",
+        }
+        # JSON is valid YAML, and kubeconfig loaders read either
+        self.kubeconfig.write_text(json.dumps(config, indent=2))
+        self.kubeconfig.chmod(0o600)
+
+    def _start_controller_manager(self) -> None:
+        port = free_port()
+        proc = self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bin["kube-controller-manager"]),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={self.dir}/kcm-serving",
+                f"--controllers={','.join(KCM_CONTROLLERS)}",
+                f"--service-account-private-key-file={self.sa_key}",
+                f"--root-ca-file={self.dir}/pki/serving/apiserver.crt",
+                "--use-service-account-credentials=false",
+                "--leader-elect=false",
+                "--concurrent-job-syncs=5",
+                "--v=1",
+            ],
+        )
+        wait_ready(
+            proc,
+            lambda: http_get(f"https://127.0.0.1:{port}/healthz")[0] == 200,
+            "kube-controller-manager /healthz",
+            timeout=90,
+        )
+
+    def _start_scheduler(self) -> None:
+        port = free_port()
+        proc = self._spawn(
+            "kube-scheduler",
+            [
+                str(self.bin["kube-scheduler"]),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={self.dir}/scheduler-serving",
+                "--leader-elect=false",
+                "--v=1",
+            ],
+        )
+        wait_ready(
+            proc,
+            lambda: http_get(f"https://127.0.0.1:{port}/healthz")[0] == 200,
+            "kube-scheduler /healthz",
+            timeout=90,
+        )
+
+    def _start_kwok(self) -> None:
+        assert self.dir is not None
+        stages = sorted(STAGES_DIR.glob("*.yaml"))
+        if not stages:
+            raise ComponentError(f"kwok: no stage files in {STAGES_DIR}")
+        home = self.dir / "kwok-home"  # kwok reads ~/.kwok/kwok.yaml: keep the real one out
+        home.mkdir()
+        env = dict(os.environ, HOME=str(home))
+        argv = [
+            str(self.bin["kwok"]),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            "--node-ip=127.0.0.1",
+            "--cidr=10.244.0.0/16",
+            "--node-lease-duration-seconds=40",
+        ]
+        for stage in stages:
+            argv.append(f"--config={stage}")
+        self._spawn("kwok", argv, env=env)
+
+    # -- nodes -------------------------------------------------------------
+
+    def add_nodes(self, count: int, wait: bool = True) -> list[str]:
+        names = []
+        for _ in range(count):
+            names.append(self.add_node(wait=False))
+        if wait:
+            for name in names:
+                self.wait_node_ready(name)
+        return names
+
+    def add_node(self, name: str | None = None, wait: bool = True, labels: dict[str, str] | None = None) -> str:
+        name = name or f"kwok-node-{len(self.node_names)}"
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                    FAKE_NODE_LABEL: "true",
+                    **(labels or {}),
+                },
+            },
+            "spec": {},
+        }
+        self.apply(node)
+        self.node_names.append(name)
+        if wait:
+            self.wait_node_ready(name)
+        return name
+
+    def delete_node(self, name: str) -> None:
+        self.kubectl("delete", "node", name, "--wait=true", "--timeout=60s")
+        if name in self.node_names:
+            self.node_names.remove(name)
+
+    def wait_node_ready(self, name: str, timeout: float = 60) -> None:
+        kwok = next(p for p in self.processes if p.name == "kwok")
+
+        def ready() -> bool:
+            node = self.kubectl("get", "node", name, "-o", "json")
+            return any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in node.get("status", {}).get("conditions", [])
+            )
+
+        wait_ready(kwok, ready, f"fake node {name} to become Ready", timeout=timeout)
+
+    # -- kubectl -----------------------------------------------------------
+
+    def kubectl_run(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        if self.kubeconfig is None:
+            raise ComponentError("the cluster is not started")
+        argv = [str(self.bin["kubectl"]), f"--kubeconfig={self.kubeconfig}", "--request-timeout=60s", *args]
+        proc = subprocess.run(  # noqa: S603
+            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and proc.returncode != 0:
+            raise KubectlError(list(args), proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> Any:
+        """Run kubectl; returns the parsed JSON output, or the text if it is not JSON."""
+        out = self.kubectl_run(*args, input=input, check=check, timeout=timeout).stdout
+        stripped = out.strip()
+        if stripped.startswith(("{", "[")):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError:
+                pass
+        return out
+
+    def get(self, kind: str, name: str | None = None, namespace: str | None = None, **selectors: str) -> Any:
+        """``kubectl get -o json``; with a name: the object, else the list's items."""
+        args = ["get", kind]
+        if name:
+            args.append(name)
+        if namespace:
+            args += ["-n", namespace]
+        for key, value in selectors.items():
+            args += [f"--{key.replace('_', '-')}={value}"]
+        out = self.kubectl(*args, "-o", "json")
+        return out if name else out.get("items", [])
+
+    def get_or_none(self, kind: str, name: str, namespace: str | None = None) -> Any:
+        args = ["get", kind, name, "--ignore-not-found", "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        out = self.kubectl(*args)
+        return out if isinstance(out, dict) else None
+
+    def apply(self, *objects: dict, namespace: str | None = None) -> Any:
+        """kubectl apply of Python objects (sent as a JSON List)."""
+        doc = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        args = ["apply", "-f", "-", "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        return self.kubectl(*args, input=json.dumps(doc))
+
+    def apply_text(self, text: str, namespace: str | None = None, server_side: bool = False) -> Any:
+        args = ["apply", "-f", "-", "-o", "json"]
+        if server_side:
+            args.append("--server-side")
+        if namespace:
+            args += ["-n", namespace]
+        return self.kubectl(*args, input=text)
+
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> dict:
+        return self.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
+        )
+
+    def wait_for(
+        self, check: Callable[[], Any], what: str, timeout: float = 60, interval: float = 0.5
+    ) -> Any:
+        """Bounded wait that also fails at once if any component died."""
+        return wait_until(check, what, timeout=timeout, interval=interval, alive=self.check_alive)
+
+    def wait_crds_established(self, names: list[str], timeout: float = 60) -> None:
+        for name in names:
+            self.kubectl(
+                "wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s"
+            )
+
+    # -- extra components started against this cluster ----------------------
+
+    def spawn_extra(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Process:
+        assert self.dir is not None
+        proc = Process(name, argv, self.dir / "logs" / f"{name}.log", env=env, cwd=cwd or self.dir)
+        proc.start()
+        self.extra.append(proc)
+        return proc
+
+    def stop_extra(self, proc: Process) -> None:
+        proc.stop()
+        if proc in self.extra:
+            self.extra.remove(proc)
+
+
+def _run(argv: list[str], what: str) -> None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    except FileNotFoundError as exc:
+        raise ComponentError(f"{what}: {argv[0]} is not installed ({exc})") from exc
+    if proc.returncode != 0:
+        raise ComponentError(f"{what} failed ({proc.returncode}): {proc.stderr.strip()}")
+
+
+# --------------------------------------------------------------------------
+# Metacontroller
+
+
+class Metacontroller:
+    """Metacontroller v4 run as a local process against a :class:`Cluster`.
+
+    Installs the CRDs shipped with the built version (cached next to the
+    binary by scripts/build-tools.sh), then starts it with the cluster's
+    kubeconfig and waits for its /readyz.
+    """
+
+    def __init__(self, cluster: Cluster, discovery_interval: str = "2s", log_level: str = "4"):
+        self.cluster = cluster
+        self.discovery_interval = discovery_interval
+        self.log_level = log_level
+        self.proc: Process | None = None
+
+    def crd_files(self) -> list[Path]:
+        binary = tool_binary("metacontroller")
+        manifests = binary.parent.parent / "manifests"
+        if not manifests.is_dir():
+            raise ComponentError(f"metacontroller: no manifests/ next to {binary} (rerun scripts/build-tools.sh)")
+        files = sorted(
+            p for p in manifests.rglob("*.yaml") if "kind: CustomResourceDefinition" in p.read_text(errors="replace")
+        )
+        # prefer the production CRDs when the tree holds several variants
+        prod = [p for p in files if "production" in p.parts]
+        files = prod or files
+        if not files:
+            raise ComponentError(f"metacontroller: no CustomResourceDefinition in {manifests}")
+        return files
+
+    def start(self) -> "Metacontroller":
+        binary = tool_binary("metacontroller")
+        names: list[str] = []
+        for path in self.crd_files():
+            out = self.cluster.apply_text(path.read_text(), server_side=True)
+            items = out.get("items", [out]) if isinstance(out, dict) else []
+            names += [i["metadata"]["name"] for i in items if i.get("kind") == "CustomResourceDefinition"]
+        self.cluster.wait_crds_established(names)
+        metrics, health = free_port(), free_port()
+        env = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig))
+        self.proc = self.cluster.spawn_extra(
+            "metacontroller",
+            [
+                str(binary),
+                f"--discovery-interval={self.discovery_interval}",
+                "--cache-flush-interval=30m",
+                f"--metrics-address=127.0.0.1:{metrics}",
+                f"--health-probe-bind-address=127.0.0.1:{health}",
+                "--pprof-address=0",
+                f"--zap-log-level={self.log_level}",
+            ],
+            env=env,
+        )
+        wait_ready(
+            self.proc,
+            lambda: http_get(f"http://127.0.0.1:{health}/readyz")[0] == 200,
+            "metacontroller /readyz",
+            timeout=60,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.cluster.stop_extra(self.proc)
+            self.proc = None
+
+
+# --------------------------------------------------------------------------
+# the project's functions, served locally
+
+
+HOOK_BASE_URL = "http://gateway.openfaas:8080"
+
+
+class FunctionsServer:
+    """``python -m mpifn.serve`` on a free loopback port (/function/<name>)."""
+
+    def __init__(self, log_dir: Path, python: str | None = None):
+        self.log_dir = log_dir
+        self.python = python or os.environ.get("PYTHON") or _python()
+        self.port = 0
+        self.proc: Process | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "FunctionsServer":
+        self.port = free_port()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        self.proc = Process(
+            "functions",
+            [self.python, "-m", "mpifn.serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            self.log_dir / "functions.log",
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        self.proc.start()
+        try:
+            wait_ready(
+                self.proc,
+                lambda: http_get(f"{self.base_url}/_/health")[0] == 200,
+                f"{self.base_url}/_/health",
+                timeout=timeout,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def operator_manifests(cluster: Cluster, base_url: str, directory: Path | None = None) -> str:
+    """``kubectl kustomize metacontroller/`` with the hook base URL made local."""
+    directory = directory or REPO_ROOT / "metacontroller"
+    if not (directory / "kustomization.yaml").is_file() and not (directory / "kustomization.yml").is_file():
+        raise ComponentError(f"no kustomization in {directory}: the operator's manifests are missing")
+    text = cluster.kubectl("kustomize", str(directory))
+    if not isinstance(text, str) or HOOK_BASE_URL not in text:
+        raise ComponentError(f"the manifests of {directory} never mention the hook base URL {HOOK_BASE_URL}")
+    return text.replace(HOOK_BASE_URL, base_url.rstrip("/"))
+
+
+def install_operator(cluster: Cluster, base_url: str, directory: Path | None = None) -> dict:
+    """Apply exactly the manifests in metacontroller/, hooks pointed at base_url.
+
+    Waits until the CRDs it defines are Established. Returns the applied
+    objects (kubectl's JSON List).
+    """
+    text = operator_manifests(cluster, base_url, directory)
+    out = cluster.apply_text(text)
+    items = out.get("items", [out]) if isinstance(out, dict) else []
+    crds = [i["metadata"]["name"] for i in items if i.get("kind") == "CustomResourceDefinition"]
+    cluster.wait_crds_established(crds)
+    return out if isinstance(out, dict) else {"items": []}
