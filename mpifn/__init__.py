@@ -1,0 +1,1 @@
+"""mpifn: an MPI operator whose controller is three serverless functions."""

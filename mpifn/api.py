@@ -1,0 +1,26 @@
+"""Names of the MPIJob API and the labels the operator puts on its children."""
+
+from typing import Final
+
+GROUP: Final = "mpifn.dev"
+VERSION: Final = "v1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "MPIJob"
+PLURAL: Final = "mpijobs"
+
+SEED_API_VERSION: Final = "skatelescope.org/v1"
+KUBEFLOW_API_VERSION: Final = "kubeflow.org/v2beta1"
+
+LABEL_JOB: Final = f"{GROUP}/job-name"
+LABEL_ROLE: Final = f"{GROUP}/role"
+ROLE_WORKER: Final = "worker"
+ROLE_LAUNCHER: Final = "launcher"
+
+MPI_DIR: Final = "/etc/mpi"
+SSH_DIR: Final = f"{MPI_DIR}/ssh"
+CONFIG_DIR: Final = f"{MPI_DIR}/config"
+HOSTFILE: Final = f"{MPI_DIR}/hostfile"
+SSH_CONFIG: Final = f"{CONFIG_DIR}/ssh_config"
+SSH_WRAPPER: Final = f"{CONFIG_DIR}/ssh"
+
+LAST_APPLIED_ANNOTATION: Final = "metacontroller.k8s.io/last-applied-configuration"

@@ -1,0 +1,112 @@
+"""The launcher Job: an init step that asks the probe for the hostfile, then the user's mpirun."""
+
+import copy
+import json
+
+from mpifn import api, naming
+from mpifn.children import pod
+from mpifn.children.pod import JsonObject
+from mpifn.flavours import flavour
+from mpifn.settings import Settings
+from mpifn.spec import MPIJob
+
+INIT_ENTRYPOINT = "/usr/local/bin/mpifn-launcher-init"
+PROBE_TIMEOUT_SECONDS = 5
+
+
+def probe_request(job: MPIJob, min_replicas: int, mpi_implementation: str) -> JsonObject:
+    """The body the launcher (and discover_hosts.sh) sends to the probe function."""
+    return {
+        "namespace": job.namespace,
+        "name": job.name,
+        "replicas": job.replicas,
+        "minReplicas": min_replicas,
+        "slots": job.slots,
+        "sshPort": job.ssh_port,
+        "mpiImplementation": mpi_implementation,
+        "timeoutSeconds": PROBE_TIMEOUT_SECONDS,
+    }
+
+
+def launcher_job(
+    job: MPIJob, suspend: bool, settings: Settings, frozen_template: JsonObject | None = None
+) -> JsonObject:
+    """`frozen_template` is the pod template of the Job already running: a Job's template
+    is immutable, so once created only `suspend` may change."""
+    spec: JsonObject = {
+        "backoffLimit": job.run_policy.backoff_limit,
+        "suspend": suspend,
+        "template": copy.deepcopy(frozen_template) if frozen_template else _pod_template(job, settings),
+    }
+    if job.run_policy.active_deadline_seconds is not None:
+        spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": naming.launcher_name(job.name),
+            "labels": naming.role_labels(job.name, api.ROLE_LAUNCHER),
+        },
+        "spec": spec,
+    }
+
+
+def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
+    metadata, spec = pod.pod_template(
+        job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER)
+    )
+    mounts = [
+        {"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR},
+        pod.ssh_mount(),
+        {"name": pod.CONFIG_VOLUME, "mountPath": api.CONFIG_DIR, "readOnly": True},
+    ]
+    containers = [pod.hardened_container(c) for c in spec["containers"]]
+    main = containers[0]
+    if job.image:
+        main["image"] = job.image
+    main.setdefault("image", settings.default_image)
+    main["env"] = pod.merge_env(main.get("env"), pod.env(flavour(job.mpi_implementation).launcher_env))
+    main["volumeMounts"] = [*main.get("volumeMounts", []), *mounts]
+    spec["containers"] = containers
+    spec["initContainers"] = [
+        _init_container(job, settings),
+        *(pod.hardened_container(c) for c in spec.get("initContainers", [])),
+    ]
+    spec["volumes"] = [
+        *spec.get("volumes", []),
+        {"name": pod.MPI_VOLUME, "emptyDir": {}},
+        pod.ssh_volume(naming.ssh_secret_name(job.name)),
+        {"name": pod.CONFIG_VOLUME, "configMap": {"name": naming.config_name(job.name), "defaultMode": 0o555}},
+    ]
+    spec["restartPolicy"] = "Never"
+    return {"metadata": metadata, "spec": spec}
+
+
+def _init_container(job: MPIJob, settings: Settings) -> JsonObject:
+    request = probe_request(job, job.min_replicas, job.mpi_implementation)
+    variables = [
+        ("MPIFN_PROBE_URL", settings.probe_url),
+        ("MPIFN_JOB_NAME", job.name),
+        ("MPIFN_JOB_NAMESPACE", job.namespace),
+        ("MPIFN_REPLICAS", str(job.replicas)),
+        ("MPIFN_MIN_REPLICAS", str(job.min_replicas)),
+        ("MPIFN_SLOTS", str(job.slots)),
+        ("MPIFN_SSH_PORT", str(job.ssh_port)),
+        ("MPIFN_MPI_IMPLEMENTATION", job.mpi_implementation),
+        ("MPIFN_PROBE_TIMEOUT_SECONDS", str(request["timeoutSeconds"])),
+        ("MPIFN_INIT_DEADLINE_SECONDS", str(settings.init_deadline_seconds)),
+        ("MPIFN_HOSTFILE", api.HOSTFILE),
+    ]
+    return pod.hardened_container(
+        {
+            "name": "mpifn-init",
+            "image": settings.init_image,
+            "command": [INIT_ENTRYPOINT],
+            "env": pod.env(variables),
+            "volumeMounts": [{"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR}],
+        }
+    )
+
+
+def probe_request_json(job: MPIJob, mpi_implementation: str) -> str:
+    return json.dumps(probe_request(job, 1, mpi_implementation), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,58 @@
+"""The three functions as HTTP handlers: what each does with a decoded request."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mpifn import hooks, probe, web
+from mpifn import settings as operator_settings
+from mpifn.web import Handler, Reply, hook_handler, json_reply
+
+_NUMERIC_QUERY_FIELDS = ("replicas", "minReplicas", "slots", "sshPort", "timeoutSeconds")
+
+
+def probe_handler(payload: Any, query: Mapping[str, str]) -> Reply:
+    """POST a job identity (or GET it as query parameters); `?format=text` answers the
+    hostfile with the unreachable workers as comments."""
+    if isinstance(payload, dict):
+        payload = {key: value for key, value in payload.items() if key != "format"}
+        for field in _NUMERIC_QUERY_FIELDS:
+            if isinstance(payload.get(field), str):
+                payload[field] = _number(payload[field])
+    settings = operator_settings.current()
+    report = probe.probe(probe.parse_probe_request(payload, settings), settings)
+    if query.get("format") == "text":
+        return Reply(200, probe.report_text(report).encode(), "text/plain; charset=utf-8")
+    return json_reply(probe.report_json(report))
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: Handler
+    accepts_get: bool = False
+
+
+FUNCTIONS = {
+    function.name: function
+    for function in (
+        Function("sync", hook_handler(hooks.sync)),
+        Function("finalize", hook_handler(hooks.finalize)),
+        Function("probe", probe_handler, accepts_get=True),
+    )
+}
+
+
+def entry_point(name: str) -> Any:
+    """The functions-framework view of one function, for functions/<name>/main.py."""
+    function = FUNCTIONS[name]
+    return web.flask_view(function.name, function.handler, function.accepts_get)

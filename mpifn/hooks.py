@@ -1,0 +1,112 @@
+"""The two Metacontroller hooks as pure functions: request -> response."""
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from mpifn import lifecycle, naming, settings as operator_settings
+from mpifn.children.config import job_config
+from mpifn.children.launcher import launcher_job
+from mpifn.children.service import worker_service
+from mpifn.children.ssh import ssh_secret
+from mpifn.children.workers import worker_statefulset
+from mpifn.errors import InvalidSpec, RequestError
+from mpifn.lifecycle import Lifecycle
+from mpifn.observed import Observed, desired_form, observed_children
+from mpifn.settings import Settings
+from mpifn.spec import MPIJob, parse_job
+from mpifn.status import invalid_spec_status, job_status
+
+JsonObject = dict[str, Any]
+
+
+def sync(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:
+    """Desired children and status of one MPIJob."""
+    parent, observed = _read(request)
+    if request.get("finalizing"):
+        return finalize(request, settings, now)
+    settings = settings or operator_settings.current()
+    moment = now or datetime.now(lifecycle.timezone.utc)
+    previous = parent.get("status") or {}
+    try:
+        job = parse_job(parent, settings)
+    except InvalidSpec as invalid:
+        generation = int(parent["metadata"].get("generation") or 0)
+        return {
+            "status": invalid_spec_status(invalid.problems, generation, previous, lifecycle.timestamp(moment)),
+            # Never take running children away because of a bad edit: ask for them unchanged.
+            "children": observed.desired_forms(),
+        }
+    state = lifecycle.decide(job, observed, previous, moment)
+    response: JsonObject = {
+        "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment)),
+        "children": [] if state.expired else desired_children(job, observed, state, settings),
+    }
+    if state.resync_after_seconds is not None:
+        response["resyncAfterSeconds"] = state.resync_after_seconds
+    return response
+
+
+def finalize(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:
+    """Stop the launcher first, then the workers; finalized once no pod of the job runs."""
+    parent, observed = _read(request)
+    settings = settings or operator_settings.current()
+    moment = now or datetime.now(lifecycle.timezone.utc)
+    previous = parent.get("status") or {}
+    try:
+        job = parse_job(parent, settings)
+    except InvalidSpec:
+        return {"status": previous, "children": [], "finalized": _nothing_runs(observed, parent["metadata"]["name"])}
+    state = lifecycle.decide(job, observed, previous, moment)
+    launcher_running = state.launcher.active > 0
+    stopping = replace(
+        state,
+        run_workers=state.run_workers if launcher_running else 0,
+        suspend_launcher=True,
+        keep_launcher=True,
+    )
+    children = desired_children(job, observed, stopping, settings, generate_secret=False)
+    done = not launcher_running and state.workers.current == 0
+    status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment))
+    status["message"] = (
+        "deleting: all pods stopped" if done
+        else "deleting: stopping the launcher before the workers" if launcher_running
+        else f"deleting: stopping {state.workers.current} worker pods"
+    )
+    return {"status": status, "children": children, "finalized": done}
+
+
+def desired_children(
+    job: MPIJob, observed: Observed, state: Lifecycle, settings: Settings, generate_secret: bool = True
+) -> list[JsonObject]:
+    children = [
+        worker_service(job),
+        worker_statefulset(job, state.run_workers, settings),
+        job_config(job, settings),
+    ]
+    secret = observed.get("Secret", naming.ssh_secret_name(job.name))
+    if secret is not None or generate_secret:
+        children.append(ssh_secret(job.name, secret))
+    if state.keep_launcher:
+        running = observed.get("Job", naming.launcher_name(job.name))
+        frozen = desired_form(running).get("spec", {}).get("template") if running else None
+        children.append(launcher_job(job, state.suspend_launcher, settings, frozen))
+    return sorted(children, key=lambda child: (child["kind"], child["metadata"]["name"]))
+
+
+def _nothing_runs(observed: Observed, job_name: str) -> bool:
+    launcher = lifecycle.read_launcher(observed, job_name)
+    workers = (observed.get("StatefulSet", naming.worker_name(job_name)) or {}).get("status") or {}
+    return launcher.active == 0 and int(workers.get("replicas") or 0) == 0
+
+
+def _read(request: Any) -> tuple[JsonObject, Observed]:
+    if not isinstance(request, dict):
+        raise RequestError(f"request: must be a JSON object, got {type(request).__name__}")
+    parent = request.get("parent")
+    if not isinstance(parent, dict):
+        raise RequestError("parent: required (the MPIJob object Metacontroller sends)")
+    metadata = parent.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        raise RequestError("parent.metadata.name: required")
+    return parent, observed_children(request.get("children"))

@@ -1,0 +1,127 @@
+"""The MPIJob v1 schema: one definition for the CRD and for the functions' own checks."""
+
+from typing import Any
+
+MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "IntelMPI")
+CLEAN_POD_POLICIES = ("None", "Running", "All")
+
+_POD_TEMPLATE: dict[str, Any] = {
+    "type": "object",
+    "description": "A pod template (metadata and spec), as in a Deployment.",
+    "x-kubernetes-preserve-unknown-fields": True,
+}
+
+
+def _integer(minimum: int, description: str, maximum: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "description": description}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _boolean(description: str) -> dict[str, Any]:
+    return {"type": "boolean", "description": description}
+
+
+def _role_override(role: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"Overrides for the {role} only.",
+        "properties": {"template": _POD_TEMPLATE},
+    }
+
+
+RUN_POLICY: dict[str, Any] = {
+    "type": "object",
+    "description": "What happens around the run: cleanup, deadlines, retries, suspension.",
+    "properties": {
+        "cleanPodPolicy": {
+            "type": "string",
+            "enum": list(CLEAN_POD_POLICIES),
+            "description": "Which worker pods to remove when the job finishes (default Running).",
+        },
+        "ttlSecondsAfterFinished": _integer(0, "Remove the children this long after the job finished."),
+        "activeDeadlineSeconds": _integer(1, "Fail the job with DeadlineExceeded after this long."),
+        "backoffLimit": _integer(0, "How many times the launcher is retried (default 0)."),
+        "suspend": _boolean("Stop all pods and keep the job; false resumes it."),
+    },
+}
+
+SPEC: dict[str, Any] = {
+    "type": "object",
+    "required": ["replicas"],
+    "properties": {
+        "replicas": _integer(1, "Number of worker pods."),
+        "minReplicas": _integer(
+            1, "Workers that must answer SSH before mpirun starts (default replicas, or 1 with daemons)."
+        ),
+        "daemons": _boolean("One worker per node (required pod anti-affinity on kubernetes.io/hostname)."),
+        "daemon": _boolean("The seed project's spelling of daemons."),
+        "slotsPerWorker": _integer(1, "MPI slots on each worker (default 1)."),
+        "slots": _integer(1, "The seed project's spelling of slotsPerWorker."),
+        "image": {"type": "string", "description": "Image of the launcher and worker containers."},
+        "mpiImplementation": {
+            "type": "string",
+            "enum": list(MPI_IMPLEMENTATIONS),
+            "description": "Hostfile format and launcher environment (default OpenMPI).",
+        },
+        "sshPort": _integer(1, "Port of the workers' sshd (default 2222).", maximum=65535),
+        "template": _POD_TEMPLATE,
+        "launcher": _role_override("launcher"),
+        "worker": _role_override("workers"),
+        "runPolicy": RUN_POLICY,
+    },
+}
+
+_CONDITION: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "status"],
+    "properties": {
+        name: {"type": "string"}
+        for name in ("type", "status", "reason", "message", "lastTransitionTime")
+    },
+}
+
+STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "phase": {"type": "string"},
+        "reason": {"type": "string"},
+        "message": {"type": "string"},
+        "observedGeneration": {"type": "integer"},
+        "workers": {
+            "type": "object",
+            "properties": {n: {"type": "integer"} for n in ("desired", "ready", "current")},
+        },
+        "launcher": {
+            "type": "object",
+            "properties": {
+                "state": {"type": "string"},
+                "reason": {"type": "string"},
+                "active": {"type": "integer"},
+                "failed": {"type": "integer"},
+                "succeeded": {"type": "integer"},
+            },
+        },
+        "startTime": {"type": "string"},
+        "completionTime": {"type": "string"},
+        "conditions": {"type": "array", "items": _CONDITION},
+    },
+}
+
+PROBE_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "description": "Which job to probe; the probe derives every host it contacts from it.",
+    "required": ["namespace", "name", "replicas"],
+    "additionalProperties": False,
+    "properties": {
+        "namespace": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
+        "name": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
+        "replicas": _integer(1, "Workers of the job."),
+        "minReplicas": _integer(1, "Workers needed (default replicas)."),
+        "slots": _integer(1, "Slots per worker (default 1)."),
+        "sshPort": _integer(1, "Port of the workers' sshd (default 2222).", maximum=65535),
+        "mpiImplementation": {"type": "string", "enum": list(MPI_IMPLEMENTATIONS)},
+        "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+    },
+}

@@ -1,0 +1,56 @@
+"""Operator settings, read once from the environment (stack.yml, Knative manifests)."""
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+DEFAULT_WORKER_HOST_TEMPLATE = "{job}-worker-{index}.{job}-worker.{namespace}.svc"
+
+
+@dataclass(frozen=True)
+class Settings:
+    probe_url: str = "http://gateway.openfaas:8080/function/probe"
+    default_image: str = "mpifn/mpibase:0.1.0"
+    init_image: str = "mpifn/mpibase:0.1.0"
+    cluster_domain: str = "cluster.local"
+    worker_host_template: str = DEFAULT_WORKER_HOST_TEMPLATE
+    max_replicas: int = 4096
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_probe_timeout_seconds: float = 30.0
+    init_deadline_seconds: int = 300
+    auth_token_file: str = ""
+
+
+_ENV = {
+    "probe_url": "MPIFN_PROBE_URL",
+    "default_image": "MPIFN_DEFAULT_IMAGE",
+    "init_image": "MPIFN_INIT_IMAGE",
+    "cluster_domain": "MPIFN_CLUSTER_DOMAIN",
+    "worker_host_template": "MPIFN_WORKER_HOST_TEMPLATE",
+    "max_replicas": "MPIFN_MAX_REPLICAS",
+    "max_body_bytes": "MPIFN_MAX_BODY_BYTES",
+    "max_probe_timeout_seconds": "MPIFN_MAX_PROBE_TIMEOUT_SECONDS",
+    "init_deadline_seconds": "MPIFN_INIT_DEADLINE_SECONDS",
+    "auth_token_file": "MPIFN_AUTH_TOKEN_FILE",
+}
+
+
+def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
+    """Build settings from an environment mapping; a bad number names its variable."""
+    values: dict[str, object] = {}
+    defaults = Settings()
+    for field, variable in _ENV.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        kind = type(getattr(defaults, field))
+        try:
+            values[field] = kind(raw)
+        except ValueError as error:
+            raise ValueError(f"{variable}: must be a {kind.__name__}, got {raw!r}") from error
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def current() -> Settings:
+    return settings_from(os.environ)
