@@ -1,10 +1,11 @@
 """The two Metacontroller hooks as pure functions: request -> response."""
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from mpifn import lifecycle, naming, settings as operator_settings
+from mpifn import lifecycle, naming
+from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
 from mpifn.children.launcher import launcher_job
 from mpifn.children.service import worker_service
@@ -26,7 +27,7 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
     if request.get("finalizing"):
         return finalize(request, settings, now)
     settings = settings or operator_settings.current()
-    moment = now or datetime.now(lifecycle.timezone.utc)
+    moment = now or datetime.now(UTC)
     previous = parent.get("status") or {}
     try:
         job = parse_job(parent, settings)
@@ -51,7 +52,7 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
     """Stop the launcher first, then the workers; finalized once no pod of the job runs."""
     parent, observed = _read(request)
     settings = settings or operator_settings.current()
-    moment = now or datetime.now(lifecycle.timezone.utc)
+    moment = now or datetime.now(UTC)
     previous = parent.get("status") or {}
     try:
         job = parse_job(parent, settings)
@@ -69,8 +70,10 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
     done = not launcher_running and state.workers.current == 0
     status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment))
     status["message"] = (
-        "deleting: all pods stopped" if done
-        else "deleting: stopping the launcher before the workers" if launcher_running
+        "deleting: all pods stopped"
+        if done
+        else "deleting: stopping the launcher before the workers"
+        if launcher_running
         else f"deleting: stopping {state.workers.current} worker pods"
     )
     return {"status": status, "children": children, "finalized": done}

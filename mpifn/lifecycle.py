@@ -2,7 +2,7 @@
 previous status: what should run now, and what the status says about it."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mpifn import naming
@@ -55,7 +55,7 @@ def timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def read_launcher(observed: Observed, job_name: str) -> Launcher:

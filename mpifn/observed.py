@@ -10,8 +10,17 @@ from mpifn.errors import RequestError
 JsonObject = dict[str, Any]
 
 # Fields the API server owns; a child echoed back must not carry them.
-_SERVER_METADATA = ("creationTimestamp", "generation", "managedFields", "ownerReferences",
-                    "resourceVersion", "selfLink", "uid", "deletionTimestamp", "finalizers")
+_SERVER_METADATA = (
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+    "deletionTimestamp",
+    "finalizers",
+)
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,7 @@ class ProbeReport:
 
     @property
     def hostfile(self) -> str:
-        return flavour(self.request.mpi_implementation).hostfile(
-            [w.host for w in self.reachable], self.request.slots
-        )
+        return flavour(self.request.mpi_implementation).hostfile([w.host for w in self.reachable], self.request.slots)
 
 
 @lru_cache(maxsize=1)
@@ -77,10 +75,13 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
         if body["replicas"] > settings.max_replicas:
             found.append(f"probe.replicas: must be at most {settings.max_replicas}, got {body['replicas']}")
         if body.get("minReplicas", 1) > body["replicas"]:
-            found.append(f"probe.minReplicas: must be at most probe.replicas ({body['replicas']}), got {body['minReplicas']}")
+            found.append(
+                f"probe.minReplicas: must be at most probe.replicas ({body['replicas']}), got {body['minReplicas']}"
+            )
         if body.get("timeoutSeconds", 0) > settings.max_probe_timeout_seconds:
             found.append(
-                f"probe.timeoutSeconds: must be at most {settings.max_probe_timeout_seconds}, got {body['timeoutSeconds']}"
+                f"probe.timeoutSeconds: must be at most {settings.max_probe_timeout_seconds}, "
+                f"got {body['timeoutSeconds']}"
             )
     if found:
         raise RequestError("; ".join(found))
@@ -98,8 +99,7 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
 
 def worker_hosts(request: ProbeRequest, template: str) -> list[str]:
     return [
-        template.format(job=request.name, namespace=request.namespace, index=index)
-        for index in range(request.replicas)
+        template.format(job=request.name, namespace=request.namespace, index=index) for index in range(request.replicas)
     ]
 
 
@@ -125,7 +125,9 @@ async def _probe_all(request: ProbeRequest, hosts: list[str]) -> ProbeReport:
                 answers.append(task.result())
             else:
                 task.cancel()
-                answers.append(WorkerAnswer(index, host, "", "timeout", f"no SSH banner within {request.timeout_seconds:g}s"))
+                answers.append(
+                    WorkerAnswer(index, host, "", "timeout", f"no SSH banner within {request.timeout_seconds:g}s")
+                )
         await asyncio.gather(*tasks, return_exceptions=True)
         return ProbeReport(request, answers)
     finally:
@@ -133,10 +135,12 @@ async def _probe_all(request: ProbeRequest, hosts: list[str]) -> ProbeReport:
         resolver.shutdown(wait=False, cancel_futures=True)
 
 
-async def _probe_one(index: int, host: str, port: int, gate: asyncio.Semaphore, resolver: ThreadPoolExecutor) -> WorkerAnswer:
+async def _probe_one(
+    index: int, host: str, port: int, gate: asyncio.Semaphore, resolver: ThreadPoolExecutor
+) -> WorkerAnswer:
     try:
         address = await _resolve(host, port, resolver)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:  # UnicodeError: a name no resolver could encode
         return WorkerAnswer(index, host, "", "no-dns", str(error))
     async with gate:
         try:
@@ -163,9 +167,7 @@ async def _resolve(host: str, port: int, resolver: ThreadPoolExecutor) -> str:
     except ValueError:
         pass
     loop = asyncio.get_running_loop()
-    infos = await loop.run_in_executor(
-        resolver, lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    )
+    infos = await loop.run_in_executor(resolver, lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
     return str(infos[0][4][0])
 
 
@@ -208,4 +210,3 @@ def report_text(report: ProbeReport) -> str:
     ]
     lines += [f"# unreachable {w.host}: {w.reason} ({w.detail})" for w in report.unreachable]
     return "\n".join(lines) + "\n" + report.hostfile
-

@@ -63,9 +63,10 @@ SPEC: dict[str, Any] = {
         "mpiImplementation": {
             "type": "string",
             "enum": list(MPI_IMPLEMENTATIONS),
+            "default": "OpenMPI",
             "description": "Hostfile format and launcher environment (default OpenMPI).",
         },
-        "sshPort": _integer(1, "Port of the workers' sshd (default 2222).", maximum=65535),
+        "sshPort": {**_integer(1, "Port of the workers' sshd (default 2222).", maximum=65535), "default": 2222},
         "template": _POD_TEMPLATE,
         "launcher": _role_override("launcher"),
         "worker": _role_override("workers"),
@@ -76,10 +77,7 @@ SPEC: dict[str, Any] = {
 _CONDITION: dict[str, Any] = {
     "type": "object",
     "required": ["type", "status"],
-    "properties": {
-        name: {"type": "string"}
-        for name in ("type", "status", "reason", "message", "lastTransitionTime")
-    },
+    "properties": {name: {"type": "string"} for name in ("type", "status", "reason", "message", "lastTransitionTime")},
 }
 
 STATUS: dict[str, Any] = {

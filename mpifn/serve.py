@@ -13,7 +13,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
     app = create_app(target="gateway", source=str(Path(__file__).with_name("gateway.py")))
-    print(f"mpifn: serving /function/sync, /function/finalize, /function/probe on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"mpifn: serving /function/sync, /function/finalize, /function/probe on http://{args.host}:{args.port}",
+        flush=True,
+    )
     create_server(app, debug=False).run(args.host, args.port)
 
 

@@ -7,11 +7,11 @@ from typing import Any
 import jsonschema
 
 from mpifn import api, naming, schema
-from mpifn.validation import problems as schema_problems
-from mpifn.validation import validator
-from mpifn.validation import show as _show
 from mpifn.errors import InvalidSpec, RequestError
 from mpifn.settings import Settings
+from mpifn.validation import problems as schema_problems
+from mpifn.validation import show as _show
+from mpifn.validation import validator
 
 JsonObject = dict[str, Any]
 
@@ -82,11 +82,9 @@ def _build(metadata: JsonObject, spec: JsonObject, settings: Settings) -> MPIJob
         )
     daemons = _aliased(spec, "daemons", "daemon", False, problems)
     slots = _aliased(spec, "slotsPerWorker", "slots", 1, problems)
-    min_replicas = spec.get("minReplicas", 1 if daemons else replicas)
+    min_replicas = int(spec.get("minReplicas") or (1 if daemons else replicas))
     if min_replicas > replicas:
-        problems.append(
-            f"spec.minReplicas: must be at most spec.replicas ({replicas}), got {min_replicas}"
-        )
+        problems.append(f"spec.minReplicas: must be at most spec.replicas ({replicas}), got {min_replicas}")
     launcher_template, worker_template = _templates(spec, problems)
     if problems:
         raise InvalidSpec(sorted(problems))
@@ -118,28 +116,32 @@ def _aliased(spec: JsonObject, name: str, seed_name: str, default: Any, problems
     """A field that the seed project spelled differently; both spellings must agree."""
     if name in spec and seed_name in spec and spec[name] != spec[seed_name]:
         problems.append(
-            f"spec.{name}: {_show(spec[name])} contradicts spec.{seed_name}: "
-            f"{_show(spec[seed_name])}; keep one of them"
+            f"spec.{name}: {_show(spec[name])} contradicts spec.{seed_name}: {_show(spec[seed_name])}; keep one of them"
         )
     return spec.get(name, spec.get(seed_name, default))
 
 
 def _templates(spec: JsonObject, problems: list[str]) -> tuple[JsonObject, JsonObject]:
     shared = spec.get("template")
-    launcher = spec.get("launcher", {}).get("template", shared)
-    worker = spec.get("worker", {}).get("template", shared)
-    for path, template in (("launcher", launcher), ("worker", worker)):
+    templates = {role: spec.get(role, {}).get("template", shared) for role in ("launcher", "worker")}
+    found: list[str] = []
+    for role, template in templates.items():
+        where = "spec.template" if template is shared else f"spec.{role}.template"
         if template is None:
-            problems.append(
-                f"spec.template: required (a pod template whose first container runs mpirun), "
-                f"unless spec.{path}.template is given"
+            found.append(
+                "spec.template: required (a pod template whose first container runs mpirun), "
+                f"unless spec.{role}.template is given"
             )
-            continue
-        containers = template.get("spec", {}).get("containers") if isinstance(template.get("spec"), dict) else None
-        if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
-            where = "spec.template" if template is shared else f"spec.{path}.template"
-            problems.append(f"{where}.spec.containers: must be a non-empty list of containers")
-    return launcher or {}, worker or {}
+        elif not _has_containers(template):
+            found.append(f"{where}.spec.containers: must be a non-empty list of containers")
+    problems.extend(dict.fromkeys(found))
+    return templates["launcher"] or {}, templates["worker"] or {}
+
+
+def _has_containers(template: Any) -> bool:
+    pod = template.get("spec") if isinstance(template, dict) else None
+    containers = pod.get("containers") if isinstance(pod, dict) else None
+    return isinstance(containers, list) and bool(containers) and all(isinstance(c, dict) for c in containers)
 
 
 @lru_cache(maxsize=1)

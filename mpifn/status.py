@@ -12,13 +12,21 @@ def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previou
     workers, launcher = lifecycle.workers, lifecycle.launcher
     workers_ready = workers.desired > 0 and workers.ready >= min_replicas
     states = {
-        "Created": (True, "ChildrenRequested", "worker Service, StatefulSet, Secret, ConfigMap and launcher Job requested"),
+        "Created": (
+            True,
+            "ChildrenRequested",
+            "worker Service, StatefulSet, Secret, ConfigMap and launcher Job requested",
+        ),
         "WorkersReady": (
             workers_ready,
             "WorkersReady" if workers_ready else "WorkersNotReady",
             f"{workers.ready}/{workers.desired} workers ready, {min_replicas} needed",
         ),
-        "Running": (lifecycle.phase == RUNNING, lifecycle.reason if lifecycle.phase == RUNNING else "NotRunning", lifecycle.message if lifecycle.phase == RUNNING else ""),
+        "Running": (
+            lifecycle.phase == RUNNING,
+            lifecycle.reason if lifecycle.phase == RUNNING else "NotRunning",
+            lifecycle.message if lifecycle.phase == RUNNING else "",
+        ),
         "Succeeded": _phase_state(lifecycle, SUCCEEDED),
         "Failed": _phase_state(lifecycle, FAILED),
         "Suspended": _phase_state(lifecycle, SUSPENDED),
@@ -47,7 +55,7 @@ def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previou
 
 def invalid_spec_status(problems: list[str], generation: int, previous: JsonObject, now: str) -> JsonObject:
     message = "invalid spec: " + "; ".join(problems)
-    status = {key: previous[key] for key in ("workers", "launcher", "startTime") if key in previous}
+    status: JsonObject = {key: previous[key] for key in ("workers", "launcher", "startTime") if key in previous}
     status.update(
         {
             "phase": FAILED,
@@ -55,8 +63,14 @@ def invalid_spec_status(problems: list[str], generation: int, previous: JsonObje
             "message": message,
             "observedGeneration": generation,
             "conditions": [
-                _condition(kind, kind == "Failed", "InvalidSpec" if kind == "Failed" else "NotApplicable",
-                           message if kind == "Failed" else "", previous, now)
+                _condition(
+                    kind,
+                    kind == "Failed",
+                    "InvalidSpec" if kind == "Failed" else "NotApplicable",
+                    message if kind == "Failed" else "",
+                    previous,
+                    now,
+                )
                 for kind in CONDITION_TYPES
             ],
         }

@@ -21,12 +21,13 @@ def problems(validator: jsonschema.protocols.Validator, instance: Any, root: str
 
 
 def describe(error: jsonschema.ValidationError, root: str) -> str:
+    schema: dict[str, Any] = dict(error.schema) if isinstance(error.schema, dict) else {}
+    bound: Any = error.validator_value
     path = ".".join([root, *(str(p) for p in error.absolute_path)])
-    bound = error.validator_value
     got = show(error.instance)
     if error.validator == "type":
         article = "an" if bound in ("integer", "object", "array") else "a"
-        minimum = error.schema.get("minimum")
+        minimum = schema.get("minimum")
         suffix = f" >= {minimum}" if minimum is not None else ""
         return f"{path}: must be {article} {bound}{suffix}, got {got}"
     if error.validator == "minimum":
@@ -41,8 +42,10 @@ def describe(error: jsonschema.ValidationError, root: str) -> str:
         missing = error.message.split("'")[1]
         return f"{path}.{missing}: required"
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"{path}: unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(error.schema.get('properties', {})))}"
+        given: Any = error.instance
+        extra = sorted(set(given) - set(schema.get("properties", {})))
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        return f"{path}: unknown field(s) {', '.join(extra)}; allowed: {allowed}"
     if error.validator == "pattern":
         return f"{path}: must match {bound}, got {got}"
     return f"{path}: {error.message}"

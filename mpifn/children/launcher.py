@@ -52,9 +52,7 @@ def launcher_job(
 
 
 def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
-    metadata, spec = pod.pod_template(
-        job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER)
-    )
+    metadata, spec = pod.pod_template(job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER))
     mounts = [
         {"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR},
         pod.ssh_mount(),

@@ -63,9 +63,7 @@ def _one_worker_per_node(affinity: JsonObject | None, labels: dict[str, str]) ->
     result = copy.deepcopy(affinity or {})
     anti = result.setdefault("podAntiAffinity", {})
     required = anti.setdefault("requiredDuringSchedulingIgnoredDuringExecution", [])
-    required.append(
-        {"labelSelector": {"matchLabels": dict(labels)}, "topologyKey": "kubernetes.io/hostname"}
-    )
+    required.append({"labelSelector": {"matchLabels": dict(labels)}, "topologyKey": "kubernetes.io/hostname"})
     return result
 
 

@@ -1,0 +1,67 @@
+# mpifn: an MPI operator whose controller is three serverless functions.
+#   make run    serve sync, finalize and probe on 127.0.0.1:8080 (/function/<name>)
+#   make test   lint, type-check, unit, HTTP and real-MPI tests
+PYTHON ?= python3
+PORT ?= 8080
+HOST ?= 127.0.0.1
+# Locally the probe reaches "workers" on loopback addresses, never a DNS server.
+LOCAL_WORKER_HOST_TEMPLATE ?= 127.0.10.{index}
+PYTEST ?= $(PYTHON) -m pytest
+
+# Image settings, overridable here or in an optional PrivateRules.mak.
+REGISTRY ?= docker.io/mpifn
+MPIBASE_IMAGE ?= $(REGISTRY)/mpibase
+MPIBASE_TAG ?= 0.1.0
+DOCKER ?= docker
+-include PrivateRules.mak
+
+STAMP := .make-installed
+
+.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench fuzz soak render crd build_mpibase push_mpibase clean
+
+$(STAMP): pyproject.toml mpifn/requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+system-deps:
+	sh scripts/install-mpi-deps.sh
+
+run: install
+	MPIFN_WORKER_HOST_TEMPLATE='$(LOCAL_WORKER_HOST_TEMPLATE)' \
+	MPIFN_PROBE_URL=http://$(HOST):$(PORT)/function/probe \
+	$(PYTHON) -m mpifn.serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(PYTHON) -m ruff check mpifn functions tests
+	$(PYTHON) -m ruff format --check mpifn functions
+	$(PYTHON) -m mypy
+
+test: install system-deps lint
+	$(PYTEST) tests --ignore=tests/e2e_k8s
+
+unit: install
+	$(PYTEST) tests -m "not e2e_mpi" --ignore=tests/e2e_k8s --ignore=tests/e2e_mpi
+
+e2e-mpi: install system-deps
+	$(PYTEST) tests/e2e_mpi
+
+e2e-k8s: install
+	bash scripts/build-tools.sh
+	$(PYTEST) tests/e2e_k8s
+
+render: install
+	$(PYTHON) -m mpifn render examples/hello.yaml
+
+crd: install
+	$(PYTHON) -m mpifn crd > metacontroller/crd.yaml
+
+build_mpibase:
+	$(DOCKER) build -t $(MPIBASE_IMAGE):$(MPIBASE_TAG) images/mpibase
+
+push_mpibase: build_mpibase
+	$(DOCKER) push $(MPIBASE_IMAGE):$(MPIBASE_TAG)
+
+clean:
+	rm -rf $(STAMP) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+import sys
+
+from mpifn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""The sync and finalize hooks: the Metacontroller contract, fixed points and teardown."""
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mpifn import hooks
+from mpifn.errors import RequestError
+from tests.support.metacontroller import as_observed, hook_request, with_status
+
+T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+def settle(parent, now=T0):
+    """Sync once, then again with the children it asked for observed and the status it wrote."""
+    first = hooks.sync(hook_request(parent), now=now)
+    parent = {**parent, "status": first["status"]}
+    return parent, as_observed(first["children"]), first
+
+
+def canonical(response):
+    return json.dumps(response, sort_keys=True)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_feeding_back_its_children_gives_the_same_answer(hello, version):
+    parent, observed, first = settle(hello)
+    later = T0 + timedelta(minutes=5)
+    second = hooks.sync(hook_request(parent, observed, version=version), now=later)
+    third = hooks.sync(hook_request({**parent, "status": second["status"]}, observed, version=version), now=later)
+    assert second["children"] == first["children"]
+    assert canonical(second) == canonical(third)
+
+
+def test_status_times_do_not_move_when_nothing_changed(hello):
+    parent, observed, first = settle(hello)
+    second = hooks.sync(hook_request(parent, observed), now=T0 + timedelta(hours=1))
+    assert second["status"]["startTime"] == first["status"]["startTime"] == "2026-11-28T12:00:00Z"
+    assert [c["lastTransitionTime"] for c in second["status"]["conditions"]] == [
+        c["lastTransitionTime"] for c in first["status"]["conditions"]
+    ]
+
+
+def test_the_ssh_secret_is_generated_once_then_taken_from_the_observed_child(hello):
+    parent, observed, first = settle(hello)
+    secret = next(c for c in first["children"] if c["kind"] == "Secret")
+    again = hooks.sync(hook_request(parent, observed))
+    assert next(c for c in again["children"] if c["kind"] == "Secret")["data"] == secret["data"]
+    fresh = hooks.sync(hook_request(hello))
+    assert next(c for c in fresh["children"] if c["kind"] == "Secret")["data"] != secret["data"]
+
+
+def test_workers_ready_and_launcher_active_is_running(hello):
+    parent, observed, _ = settle(hello)
+    observed = with_status(observed, "StatefulSet", {"replicas": 2, "readyReplicas": 2})
+    observed = with_status(observed, "Job", {"active": 1})
+    status = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    assert (status["phase"], status["reason"]) == ("Running", "LauncherRunning")
+    assert status["workers"] == {"desired": 2, "current": 2, "ready": 2}
+    assert status["message"] == "running: launcher active, 2/2 workers ready"
+
+
+def test_pending_says_what_it_waits_for(hello):
+    hello["spec"]["replicas"] = 4
+    parent, observed, _ = settle(hello)
+    observed = with_status(observed, "StatefulSet", {"replicas": 4, "readyReplicas": 2})
+    status = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    assert status["phase"] == "Pending"
+    assert status["message"] == "waiting for workers: 2/4 workers ready, 2 not ready (mpirun starts once 4 answer SSH)"
+
+
+def test_launcher_success_finishes_the_job_and_removes_workers(hello):
+    parent, observed, _ = settle(hello)
+    observed = with_status(observed, "Job", {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+    done = hooks.sync(hook_request(parent, observed), now=T0 + timedelta(minutes=3))
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["completionTime"] == "2026-11-28T12:03:00Z"
+    statefulset = next(c for c in done["children"] if c["kind"] == "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 0
+
+
+def test_launcher_failure_carries_the_jobs_reason(hello):
+    parent, observed, _ = settle(hello)
+    failed = {
+        "type": "Failed",
+        "status": "True",
+        "reason": "BackoffLimitExceeded",
+        "message": "Job has reached the specified backoff limit",
+    }
+    observed = with_status(observed, "Job", {"failed": 1, "conditions": [failed]})
+    status = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "BackoffLimitExceeded")
+    assert "Job has reached the specified backoff limit" in status["message"]
+    condition = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert (condition["status"], condition["reason"]) == ("True", "BackoffLimitExceeded")
+
+
+def test_invalid_spec_reports_every_field_and_keeps_running_children(hello):
+    parent, observed, first = settle(hello)
+    broken = copy.deepcopy(parent)
+    broken["spec"].update({"replicas": "two", "sshPort": 0})
+    response = hooks.sync(hook_request(broken, observed), now=T0)
+    assert response["status"]["phase"] == "Failed"
+    assert response["status"]["reason"] == "InvalidSpec"
+    assert response["status"]["message"] == (
+        'invalid spec: spec.replicas: must be an integer >= 1, got "two"; spec.sshPort: must be >= 1, got 0'
+    )
+    assert response["children"] == first["children"]
+
+
+def test_invalid_spec_without_children_creates_none(hello):
+    hello["spec"]["minReplicas"] = 5
+    response = hooks.sync(hook_request(hello), now=T0)
+    assert response["children"] == []
+    assert "spec.minReplicas: must be at most spec.replicas (2), got 5" in response["status"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "message"),
+    [
+        ([], "request: must be a JSON object"),
+        ({"children": {}}, "parent: required"),
+        ({"parent": {"kind": "MPIJob"}}, "parent.metadata.name: required"),
+        ({"parent": {"metadata": {"name": "x"}}, "children": []}, "children: must be an object"),
+    ],
+)
+def test_malformed_requests_raise_instead_of_answering(request_body, message):
+    with pytest.raises(RequestError, match=message):
+        hooks.sync(request_body)
+
+
+def test_finalize_stops_the_launcher_before_the_workers(hello):
+    parent, observed, _ = settle(hello)
+    running = with_status(with_status(observed, "Job", {"active": 1}), "StatefulSet", {"replicas": 2})
+    first = hooks.finalize(hook_request(parent, running, finalizing=True), now=T0)
+    kinds = {c["kind"]: c for c in first["children"]}
+    assert first["finalized"] is False
+    assert kinds["Job"]["spec"]["suspend"] is True
+    assert kinds["StatefulSet"]["spec"]["replicas"] == 2
+
+    launcher_gone = with_status(running, "Job", {"active": 0})
+    second = hooks.finalize(hook_request(parent, launcher_gone, finalizing=True), now=T0)
+    assert second["finalized"] is False
+    assert next(c for c in second["children"] if c["kind"] == "StatefulSet")["spec"]["replicas"] == 0
+
+    all_stopped = with_status(launcher_gone, "StatefulSet", {"replicas": 0})
+    third = hooks.finalize(hook_request(parent, all_stopped, finalizing=True), now=T0)
+    assert third["finalized"] is True
+    again = hooks.finalize(hook_request(parent, all_stopped, finalizing=True), now=T0)
+    assert canonical(again) == canonical(third)
+
+
+def test_finalize_never_generates_a_new_secret(hello):
+    response = hooks.finalize(hook_request(hello, finalizing=True), now=T0)
+    assert response["finalized"] is True
+    assert [c["kind"] for c in response["children"] if c["kind"] == "Secret"] == []
+
+
+def test_sync_with_finalizing_set_tears_down(hello):
+    parent, observed, _ = settle(hello)
+    running = with_status(observed, "Job", {"active": 1})
+    response = hooks.sync(hook_request(parent, running, finalizing=True), now=T0)
+    assert response["finalized"] is False

@@ -1,0 +1,72 @@
+"""The shipped manifests: CRD from the one schema, controller wiring, OpenFaaS and Knative."""
+
+import kubernetes_validate
+import yaml
+
+from mpifn.cli import GENERATED_HEADER, to_yaml
+from mpifn.manifests import mpijob_crd
+from tests.conftest import ROOT
+from tests.support.kubernetes import KUBERNETES_VERSION
+
+FUNCTIONS = ("sync", "finalize", "probe")
+
+
+def test_committed_crd_is_generated_from_the_schema():
+    assert (ROOT / "metacontroller" / "crd.yaml").read_text() == GENERATED_HEADER + to_yaml([mpijob_crd()])
+
+
+def test_crd_is_a_valid_structural_crd_with_status_and_columns():
+    crd = yaml.safe_load((ROOT / "metacontroller" / "crd.yaml").read_text())
+    kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Desired", "Ready", "Phase", "Message", "Age"]
+    assert crd["spec"]["names"]["shortNames"] == ["mj", "mpij"]
+    assert version["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"] == ["replicas"]
+
+
+def test_controller_hooks_use_v2_and_the_gateway():
+    controller = yaml.safe_load((ROOT / "metacontroller" / "compositecontroller.yaml").read_text())
+    hooks = controller["spec"]["hooks"]
+    for name in ("sync", "finalize"):
+        assert hooks[name]["version"] == "v2"
+        assert hooks[name]["webhook"]["url"] == f"http://gateway.openfaas:8080/function/{name}"
+    strategies = {rule["resource"]: rule["updateStrategy"]["method"] for rule in controller["spec"]["childResources"]}
+    assert strategies == {
+        "services": "InPlace",
+        "statefulsets": "InPlace",
+        "secrets": "OnDelete",
+        "configmaps": "InPlace",
+        "jobs": "InPlace",
+    }
+
+
+def test_stack_builds_every_function_offline():
+    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    assert stack["provider"]["name"] == "openfaas"
+    assert (ROOT / "template" / "dockerfile" / "template.yml").read_text() == "language: dockerfile\n"
+    assert stack["configuration"]["copy"] == ["./mpifn"]
+    assert set(stack["functions"]) == set(FUNCTIONS)
+    for name, function in stack["functions"].items():
+        handler = ROOT / function["handler"]
+        assert function["lang"] == "dockerfile"
+        assert (handler / "Dockerfile").resolve().is_file(), name
+        assert f'{name} = functions_framework.http(entry_point("{name}"))' in (handler / "main.py").read_text()
+        assert function["environment"]["FUNCTION_TARGET"] == name
+        assert function["labels"]["com.openfaas.scale.zero"] == "true"
+
+
+def test_knative_services_scale_to_zero_on_the_revision_template():
+    documents = list(yaml.safe_load_all((ROOT / "knative" / "functions.yaml").read_text()))
+    services = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Service"}
+    assert set(services) == set(FUNCTIONS)
+    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    for name, service in services.items():
+        assert "annotations" not in service["metadata"]
+        assert service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
+        env = {e["name"]: e["value"] for e in service["spec"]["template"]["spec"]["containers"][0]["env"]}
+        expected = {
+            **stack["functions"][name]["environment"],
+            "MPIFN_PROBE_URL": "http://probe.mpifn.svc.cluster.local",
+        }
+        assert env == {k: str(v) for k, v in expected.items()}
