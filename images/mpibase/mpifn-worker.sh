@@ -65,22 +65,21 @@ grep -v '^[[:space:]]*$' "$pub" >"$authorized.tmp" || die "$pub is empty"
 chmod 600 "$authorized.tmp"
 mv "$authorized.tmp" "$authorized"
 
-# Host keys are per worker and kept across restarts of the container.
-for type in ed25519 rsa; do
-    hostkey="$state_dir/ssh_host_${type}_key"
-    if [ ! -s "$hostkey" ]; then
-        rm -f "$hostkey" "$hostkey.pub"
-        ssh-keygen -q -t "$type" -N '' -C "mpifn-worker@$(hostname 2>/dev/null || echo worker)" -f "$hostkey" >/dev/null ||
-            die "ssh-keygen could not write $hostkey"
-    fi
-done
+# The host key is per worker and kept across restarts of the container
+# (ed25519 only: instant to make, and every OpenSSH client of the launcher
+# speaks it).
+hostkey="$state_dir/ssh_host_ed25519_key"
+if [ ! -s "$hostkey" ]; then
+    rm -f "$hostkey" "$hostkey.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "mpifn-worker@$(hostname 2>/dev/null || echo worker)" -f "$hostkey" >/dev/null ||
+        die "ssh-keygen could not write $hostkey"
+fi
 
 config="$state_dir/sshd_config"
 cat >"$config.tmp" <<EOF
 # Written by mpifn-worker; sshd runs as user $user without root.
 Port $port
-HostKey $state_dir/ssh_host_ed25519_key
-HostKey $state_dir/ssh_host_rsa_key
+HostKey $hostkey
 PidFile $state_dir/sshd.pid
 AuthorizedKeysFile $authorized
 AllowUsers $user

@@ -19,7 +19,7 @@ from tests.e2e_mpi.lab import (
     REQUIRED_COMMANDS,
     TEST_USER,
     Lab,
-    TestUser,
+    LabUser,
     _kill_pids,
     _pids_of_uid,
     _wait_gone,
@@ -99,7 +99,7 @@ def e2e_user(e2e_tools):
         ):
             shutil.copy(IMAGE_DIR / script, bindir / name)
             os.chmod(bindir / name, 0o755)
-        yield TestUser(TEST_USER, entry.pw_uid, entry.pw_gid, home, base)
+        yield LabUser(TEST_USER, entry.pw_uid, entry.pw_gid, home, base)
     finally:
         try:
             entry = pwd.getpwnam(TEST_USER)

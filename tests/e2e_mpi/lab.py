@@ -132,7 +132,7 @@ def rewrite_etc_mpi(value, root: Path):
 
 
 @dataclass
-class TestUser:
+class LabUser:
     name: str
     uid: int
     gid: int
@@ -330,7 +330,7 @@ class Launch:
 
 @dataclass
 class Lab:
-    user: TestUser
+    user: LabUser
     tag: str
     root: Path  # per-test folder; <root>/etc/mpi stands for /etc/mpi
     job: RenderedJob | None = None
@@ -339,6 +339,7 @@ class Lab:
     bridge: str | None = None
     procs: list[Proc] = field(default_factory=list)
     workers: dict[int, Proc] = field(default_factory=dict)
+    made_etc_netns: bool = False
 
     # ---- names
     def ns(self, role: str) -> str:
@@ -411,6 +412,7 @@ class Lab:
 
     def _make_network(self) -> None:
         job = self.job
+        self.made_etc_netns = not Path("/etc/netns").exists()
         self.bridge = f"mfb{self.tag}"
         run(["ip", "link", "add", self.bridge, "type", "bridge"])
         run(["ip", "link", "set", self.bridge, "up"])
@@ -586,8 +588,16 @@ class Lab:
         """argv (mpirun ...) on the launcher with the environment sync gave its container."""
         job = self.job
         env = self._env(rewrite_etc_mpi(job.launcher_env, self.root))
-        return run(self.in_ns("l", argv, hostname=f"{job.name}-launcher"),
-                   check=False, timeout=timeout, env=env)
+        cmd = self.in_ns("l", argv, hostname=f"{job.name}-launcher")
+        try:
+            return run(cmd, check=False, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired as expired:
+            # mpirun hangs rather than fail in some set-ups: report what it said.
+            def text(data):
+                return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+            return subprocess.CompletedProcess(
+                cmd, -9, text(expired.stdout),
+                text(expired.stderr) + f"\n[test: killed after {timeout}s without exiting]\n")
 
     def launch(self, timeout: float = 120) -> Launch:
         """The launcher pod: init container, then the main container only if it succeeded.
@@ -639,6 +649,9 @@ class Lab:
             if result.returncode != 0:
                 errors.append(f"ip netns del {ns}: {result.stderr}")
             shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
+        if self.made_etc_netns:
+            with contextlib.suppress(OSError):
+                Path("/etc/netns").rmdir()  # only if empty: others may use it
         for link in self.host_links:
             run(["ip", "link", "del", link], check=False)
         if self.bridge:
