@@ -13,9 +13,10 @@ from mpifn.children.ssh import ssh_secret
 from mpifn.children.workers import worker_statefulset
 from mpifn.errors import InvalidSpec, RequestError
 from mpifn.lifecycle import Lifecycle
+from mpifn.model import MPIJob
 from mpifn.observed import Observed, desired_form, observed_children
 from mpifn.settings import Settings
-from mpifn.spec import MPIJob, parse_job
+from mpifn.spec import parse_job
 from mpifn.status import invalid_spec_status, job_status
 
 JsonObject = dict[str, Any]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mpifn import naming
+from mpifn.model import MPIJob
 from mpifn.observed import Observed
-from mpifn.spec import MPIJob
 
 JsonObject = dict[str, Any]
 
@@ -85,40 +85,25 @@ def read_workers(observed: Observed, job: MPIJob, run_workers: int) -> Workers:
 
 def decide(job: MPIJob, observed: Observed, previous: JsonObject, now: datetime) -> Lifecycle:
     launcher = read_launcher(observed, job.name)
-    previous_phase = previous.get("phase")
-    if previous_phase in FINISHED:
-        phase, reason, message = previous_phase, previous.get("reason", ""), previous.get("message", "")
-    elif launcher.state == "Succeeded":
-        phase, reason, message = SUCCEEDED, "LauncherSucceeded", "the launcher completed: mpirun exited 0"
-    elif launcher.state == "Failed":
-        why = launcher.reason or "LauncherFailed"
-        phase, reason = FAILED, why
-        message = f"the launcher failed ({why}): {launcher.message or 'mpirun exited non-zero'}"
-    elif job.run_policy.suspend:
-        phase, reason, message = SUSPENDED, "Suspended", "suspended: no worker pods, launcher Job suspended"
-    else:
-        phase, reason, message = PENDING, "", ""
-
+    start_time = _start_time(job, previous, now)
+    phase, reason, message = _outcome(job, launcher, previous, start_time, now)
     finished = phase in FINISHED
     clean = job.run_policy.clean_pod_policy
     run_workers = 0 if phase == SUSPENDED or (finished and clean != "None") else job.replicas
     workers = read_workers(observed, job, run_workers)
-    if phase == PENDING:
+    if not phase:
         phase, reason, message = _progress(job, launcher, workers)
 
-    start_time = previous.get("startTime")
-    if phase != SUSPENDED and (start_time is None or previous_phase == SUSPENDED):
-        start_time = timestamp(now)
-    completion_time = previous.get("completionTime") if finished else None
-    if finished and completion_time is None:
-        completion_time = timestamp(now)
-
-    expired, resync = False, None
-    ttl = job.run_policy.ttl_seconds_after_finished
-    if finished and ttl is not None and completion_time is not None:
-        remaining = parse_timestamp(completion_time) + timedelta(seconds=ttl) - now
-        expired = remaining.total_seconds() <= 0
-        resync = None if expired else max(1, int(remaining.total_seconds()) + 1)
+    completion_time = (previous.get("completionTime") or timestamp(now)) if finished else None
+    expired = False
+    resyncs = []
+    if finished and completion_time and job.run_policy.ttl_seconds_after_finished is not None:
+        left = _seconds_left(completion_time, job.run_policy.ttl_seconds_after_finished, now)
+        expired = left <= 0
+        resyncs.append(left)
+    if phase in (PENDING, RUNNING) and start_time and job.run_policy.active_deadline_seconds is not None:
+        resyncs.append(_seconds_left(start_time, job.run_policy.active_deadline_seconds, now))
+    waiting_for_workers = job.wait_for_workers and not launcher.exists and workers.ready < job.min_replicas
 
     return Lifecycle(
         phase=phase,
@@ -127,13 +112,50 @@ def decide(job: MPIJob, observed: Observed, previous: JsonObject, now: datetime)
         launcher=launcher,
         workers=workers,
         run_workers=run_workers,
-        keep_launcher=not (finished and clean == "All") and not expired,
-        suspend_launcher=phase == SUSPENDED,
+        keep_launcher=not (finished and clean == "All") and not expired and not waiting_for_workers,
+        # A deadline stops a launcher that has not finished by itself, for good.
+        suspend_launcher=phase == SUSPENDED or (phase == FAILED and launcher.state not in ("Succeeded", "Failed")),
         expired=expired,
-        resync_after_seconds=resync,
+        resync_after_seconds=min(left + 1 for left in resyncs if left > 0) if any(r > 0 for r in resyncs) else None,
         start_time=start_time,
         completion_time=completion_time,
     )
+
+
+def _start_time(job: MPIJob, previous: JsonObject, now: datetime) -> str | None:
+    """When the current run began: unset while suspended, reset on resume."""
+    if job.run_policy.suspend and previous.get("phase") not in FINISHED:
+        return None
+    if previous.get("phase") == SUSPENDED or not previous.get("startTime"):
+        return timestamp(now)
+    return str(previous["startTime"])
+
+
+def _outcome(
+    job: MPIJob, launcher: Launcher, previous: JsonObject, start_time: str | None, now: datetime
+) -> tuple[str, str, str]:
+    """A phase that does not depend on the workers: finished or suspended; ("", "", "") otherwise."""
+    if previous.get("phase") in FINISHED and previous.get("reason") != "InvalidSpec":
+        return previous["phase"], previous.get("reason", ""), previous.get("message", "")
+    if launcher.state == "Succeeded":
+        return SUCCEEDED, "LauncherSucceeded", "the launcher completed: mpirun exited 0"
+    if launcher.state == "Failed":
+        why = launcher.reason or "LauncherFailed"
+        return FAILED, why, f"the launcher failed ({why}): {launcher.message or 'mpirun exited non-zero'}"
+    if job.run_policy.suspend:
+        return SUSPENDED, "Suspended", "suspended: no worker pods, launcher Job suspended"
+    deadline = job.run_policy.active_deadline_seconds
+    if deadline is not None and start_time and _seconds_left(start_time, deadline, now) <= 0:
+        return (
+            FAILED,
+            "DeadlineExceeded",
+            f"ran longer than runPolicy.activeDeadlineSeconds ({deadline}s) since {start_time}",
+        )
+    return "", "", ""
+
+
+def _seconds_left(since: str, seconds: int, now: datetime) -> int:
+    return int((parse_timestamp(since) + timedelta(seconds=seconds) - now).total_seconds())
 
 
 def _progress(job: MPIJob, launcher: Launcher, workers: Workers) -> tuple[str, str, str]:

@@ -123,3 +123,38 @@ PROBE_REQUEST: dict[str, Any] = {
         "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
     },
 }
+
+
+def _kubeflow_replica_spec(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["template"],
+        "properties": {
+            "replicas": _integer(minimum, "Pods of this role.", maximum=maximum),
+            "restartPolicy": {"type": "string"},
+            "template": _POD_TEMPLATE,
+        },
+    }
+
+
+KUBEFLOW_MPI_IMPLEMENTATIONS = {"OpenMPI": "OpenMPI", "Intel": "IntelMPI", "MPICH": "MPICH"}
+
+KUBEFLOW_SPEC: dict[str, Any] = {
+    "type": "object",
+    "required": ["mpiReplicaSpecs"],
+    "properties": {
+        "slotsPerWorker": _integer(1, "MPI slots per worker (default 1)."),
+        "runPolicy": RUN_POLICY,
+        "sshAuthMountPath": {"type": "string", "pattern": "^/"},
+        "mpiImplementation": {"type": "string", "enum": list(KUBEFLOW_MPI_IMPLEMENTATIONS)},
+        "launcherCreationPolicy": {"type": "string", "enum": ["AtStartup", "WaitForWorkersReady"]},
+        "mpiReplicaSpecs": {
+            "type": "object",
+            "required": ["Launcher", "Worker"],
+            "properties": {
+                "Launcher": _kubeflow_replica_spec(1, maximum=1),
+                "Worker": _kubeflow_replica_spec(1),
+            },
+        },
+    },
+}

@@ -1,6 +1,5 @@
-"""Parse and validate an MPIJob (own API or the seed's) into one typed model."""
+"""Parse and validate an MPIJob (own API, the seed's, or Kubeflow's) into one typed model."""
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -8,56 +7,43 @@ import jsonschema
 
 from mpifn import api, naming, schema
 from mpifn.errors import InvalidSpec, RequestError
+from mpifn.kubeflow import kubeflow_job
+from mpifn.model import JsonObject, MPIJob, RunPolicy
 from mpifn.settings import Settings
 from mpifn.validation import problems as schema_problems
 from mpifn.validation import show as _show
 from mpifn.validation import validator
 
-JsonObject = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class RunPolicy:
-    clean_pod_policy: str = "Running"
-    ttl_seconds_after_finished: int | None = None
-    active_deadline_seconds: int | None = None
-    backoff_limit: int = 0
-    suspend: bool = False
-
-
-@dataclass(frozen=True)
-class MPIJob:
-    name: str
-    namespace: str
-    replicas: int
-    min_replicas: int
-    slots: int
-    daemons: bool
-    ssh_port: int
-    mpi_implementation: str
-    image: str | None
-    launcher_template: JsonObject
-    worker_template: JsonObject
-    run_policy: RunPolicy = field(default_factory=RunPolicy)
-    generation: int = 0
-
-
-SUPPORTED_API_VERSIONS = (api.API_VERSION, api.SEED_API_VERSION)
+SUPPORTED_API_VERSIONS = (api.API_VERSION, api.SEED_API_VERSION, api.KUBEFLOW_API_VERSION)
 
 
 def parse_job(parent: JsonObject, settings: Settings) -> MPIJob:
-    """The MPIJob model of `parent`; InvalidSpec lists every bad field."""
+    """The MPIJob model of `parent`, whichever API it uses; InvalidSpec lists every bad field."""
     metadata = _identity(parent)
     spec = parent.get("spec")
     if not isinstance(spec, dict):
         raise InvalidSpec([f"spec: must be an object, got {_show(spec)}"])
-    problems = schema_problems(_validator(), spec, "spec")
-    name_problem = naming.job_name_problem(metadata["name"])
+    name, namespace = metadata["name"], metadata.get("namespace") or "default"
+    generation = int(metadata.get("generation") or 0)
+    problems = []
+    name_problem = naming.job_name_problem(name)
     if name_problem:
         problems.append(f"metadata.name: {name_problem}")
+    try:
+        if parent["apiVersion"] == api.KUBEFLOW_API_VERSION:
+            job = kubeflow_job(name, namespace, generation, spec)
+        else:
+            job = _own_job(name, namespace, generation, spec)
+    except InvalidSpec as invalid:
+        raise InvalidSpec(sorted(problems + invalid.problems)) from None
+    if job.replicas > settings.max_replicas:
+        problems.append(
+            f"spec.replicas: must be at most {settings.max_replicas} (the operator's "
+            f"MPIFN_MAX_REPLICAS), got {job.replicas}"
+        )
     if problems:
         raise InvalidSpec(sorted(problems))
-    return _build(metadata, spec, settings)
+    return job
 
 
 def _identity(parent: JsonObject) -> JsonObject:
@@ -72,14 +58,12 @@ def _identity(parent: JsonObject) -> JsonObject:
     return metadata
 
 
-def _build(metadata: JsonObject, spec: JsonObject, settings: Settings) -> MPIJob:
-    problems: list[str] = []
+def _own_job(name: str, namespace: str, generation: int, spec: JsonObject) -> MPIJob:
+    """The project's own API, which also reads the seed project's field names."""
+    problems = schema_problems(_validator(), spec, "spec")
+    if problems:
+        raise InvalidSpec(problems)
     replicas = spec["replicas"]
-    if replicas > settings.max_replicas:
-        problems.append(
-            f"spec.replicas: must be at most {settings.max_replicas} (the operator's "
-            f"MPIFN_MAX_REPLICAS), got {replicas}"
-        )
     daemons = _aliased(spec, "daemons", "daemon", False, problems)
     slots = _aliased(spec, "slotsPerWorker", "slots", 1, problems)
     min_replicas = int(spec.get("minReplicas") or (1 if daemons else replicas))
@@ -87,11 +71,10 @@ def _build(metadata: JsonObject, spec: JsonObject, settings: Settings) -> MPIJob
         problems.append(f"spec.minReplicas: must be at most spec.replicas ({replicas}), got {min_replicas}")
     launcher_template, worker_template = _templates(spec, problems)
     if problems:
-        raise InvalidSpec(sorted(problems))
-    run_policy = spec.get("runPolicy", {})
+        raise InvalidSpec(problems)
     return MPIJob(
-        name=metadata["name"],
-        namespace=metadata.get("namespace") or "default",
+        name=name,
+        namespace=namespace,
         replicas=replicas,
         min_replicas=min_replicas,
         slots=slots,
@@ -101,14 +84,8 @@ def _build(metadata: JsonObject, spec: JsonObject, settings: Settings) -> MPIJob
         image=spec.get("image"),
         launcher_template=launcher_template,
         worker_template=worker_template,
-        run_policy=RunPolicy(
-            clean_pod_policy=run_policy.get("cleanPodPolicy", "Running"),
-            ttl_seconds_after_finished=run_policy.get("ttlSecondsAfterFinished"),
-            active_deadline_seconds=run_policy.get("activeDeadlineSeconds"),
-            backoff_limit=run_policy.get("backoffLimit", 0),
-            suspend=run_policy.get("suspend", False),
-        ),
-        generation=int(metadata.get("generation") or 0),
+        run_policy=RunPolicy.parse(spec),
+        generation=generation,
     )
 
 

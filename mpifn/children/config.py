@@ -4,8 +4,8 @@ from mpifn import api, naming
 from mpifn.children.launcher import PROBE_TIMEOUT_SECONDS, probe_request_json
 from mpifn.children.pod import JsonObject
 from mpifn.flavours import MPICH, flavour
+from mpifn.model import MPIJob
 from mpifn.settings import Settings
-from mpifn.spec import MPIJob
 from mpifn.templating import render
 
 

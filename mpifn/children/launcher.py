@@ -7,8 +7,8 @@ from mpifn import api, naming
 from mpifn.children import pod
 from mpifn.children.pod import JsonObject
 from mpifn.flavours import flavour
+from mpifn.model import MPIJob
 from mpifn.settings import Settings
-from mpifn.spec import MPIJob
 
 INIT_ENTRYPOINT = "/usr/local/bin/mpifn-launcher-init"
 PROBE_TIMEOUT_SECONDS = 5
@@ -55,7 +55,7 @@ def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
     metadata, spec = pod.pod_template(job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER))
     mounts = [
         {"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR},
-        pod.ssh_mount(),
+        *pod.ssh_mounts(job),
         {"name": pod.CONFIG_VOLUME, "mountPath": api.CONFIG_DIR, "readOnly": True},
     ]
     containers = [pod.hardened_container(c) for c in spec["containers"]]
@@ -73,7 +73,7 @@ def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
     spec["volumes"] = [
         *spec.get("volumes", []),
         {"name": pod.MPI_VOLUME, "emptyDir": {}},
-        pod.ssh_volume(naming.ssh_secret_name(job.name)),
+        *pod.ssh_volumes(job),
         {"name": pod.CONFIG_VOLUME, "configMap": {"name": naming.config_name(job.name), "defaultMode": 0o555}},
     ]
     spec["restartPolicy"] = "Never"

@@ -1,11 +1,10 @@
 """What every pod the operator makes shares: Pod Security "restricted" settings and mounts."""
 
 import copy
-from typing import Any
 
-from mpifn import api
+from mpifn import api, naming
+from mpifn.model import JsonObject, MPIJob
 
-JsonObject = dict[str, Any]
 MPIUSER_ID = 1000
 
 POD_SECURITY: JsonObject = {
@@ -23,6 +22,7 @@ CONTAINER_SECURITY: JsonObject = {
 }
 
 SSH_VOLUME = "mpifn-ssh"
+SSH_AUTH_VOLUME = "mpifn-ssh-auth"
 CONFIG_VOLUME = "mpifn-config"
 MPI_VOLUME = "mpifn-mpi"
 
@@ -54,12 +54,27 @@ def pod_template(template: JsonObject, labels: dict[str, str]) -> tuple[JsonObje
     return metadata, spec
 
 
-def ssh_volume(secret_name: str) -> JsonObject:
-    return {"name": SSH_VOLUME, "secret": {"secretName": secret_name, "defaultMode": 0o440}}
+def ssh_volumes(job: MPIJob) -> list[JsonObject]:
+    secret = naming.ssh_secret_name(job.name)
+    volumes = [{"name": SSH_VOLUME, "secret": {"secretName": secret, "defaultMode": 0o440}}]
+    if job.ssh_auth_mount_path:
+        # Images made for the Kubeflow operator look for OpenSSH's own file names there.
+        items = [
+            {"key": "ssh-privatekey", "path": "id_ed25519"},
+            {"key": "ssh-publickey", "path": "id_ed25519.pub"},
+            {"key": "ssh-publickey", "path": "authorized_keys"},
+        ]
+        volumes.append(
+            {"name": SSH_AUTH_VOLUME, "secret": {"secretName": secret, "defaultMode": 0o440, "items": items}}
+        )
+    return volumes
 
 
-def ssh_mount() -> JsonObject:
-    return {"name": SSH_VOLUME, "mountPath": api.SSH_DIR, "readOnly": True}
+def ssh_mounts(job: MPIJob) -> list[JsonObject]:
+    mounts = [{"name": SSH_VOLUME, "mountPath": api.SSH_DIR, "readOnly": True}]
+    if job.ssh_auth_mount_path:
+        mounts.append({"name": SSH_AUTH_VOLUME, "mountPath": job.ssh_auth_mount_path, "readOnly": True})
+    return mounts
 
 
 def env(pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> list[JsonObject]:

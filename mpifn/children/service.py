@@ -2,7 +2,7 @@
 
 from mpifn import api, naming
 from mpifn.children.pod import JsonObject
-from mpifn.spec import MPIJob
+from mpifn.model import MPIJob
 
 
 def worker_service(job: MPIJob) -> JsonObject:

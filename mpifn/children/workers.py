@@ -5,8 +5,8 @@ import copy
 from mpifn import api, naming
 from mpifn.children import pod
 from mpifn.children.pod import JsonObject
+from mpifn.model import MPIJob
 from mpifn.settings import Settings
-from mpifn.spec import MPIJob
 
 WORKER_ENTRYPOINT = "/usr/local/bin/mpifn-worker"
 
@@ -19,7 +19,7 @@ def worker_statefulset(job: MPIJob, replicas: int, settings: Settings) -> JsonOb
     containers[0] = _sshd_container(containers[0], job, settings)
     spec["containers"] = containers
     spec["initContainers"] = [pod.hardened_container(c) for c in spec.get("initContainers", [])] or None
-    spec["volumes"] = [*spec.get("volumes", []), pod.ssh_volume(naming.ssh_secret_name(job.name))]
+    spec["volumes"] = [*spec.get("volumes", []), *pod.ssh_volumes(job)]
     spec["restartPolicy"] = "Always"
     if job.daemons:
         spec["affinity"] = _one_worker_per_node(spec.get("affinity"), labels)
@@ -41,13 +41,14 @@ def worker_statefulset(job: MPIJob, replicas: int, settings: Settings) -> JsonOb
 
 def _sshd_container(container: JsonObject, job: MPIJob, settings: Settings) -> JsonObject:
     result = copy.deepcopy(container)
-    result.pop("args", None)
-    result["command"] = [WORKER_ENTRYPOINT]
     result["image"] = job.image or container.get("image") or settings.default_image
-    result["env"] = pod.merge_env(
-        container.get("env"),
-        pod.env([("MPIFN_SSH_PORT", str(job.ssh_port)), ("MPIFN_SSH_KEY_DIR", api.SSH_DIR)]),
-    )
+    if not job.worker_runs_own_sshd:
+        result.pop("args", None)
+        result["command"] = [WORKER_ENTRYPOINT]
+        result["env"] = pod.merge_env(
+            container.get("env"),
+            pod.env([("MPIFN_SSH_PORT", str(job.ssh_port)), ("MPIFN_SSH_KEY_DIR", api.SSH_DIR)]),
+        )
     ports = [p for p in container.get("ports", []) if p.get("containerPort") != job.ssh_port]
     result["ports"] = [{"name": "ssh", "containerPort": job.ssh_port, "protocol": "TCP"}, *ports]
     result["readinessProbe"] = {
@@ -55,7 +56,7 @@ def _sshd_container(container: JsonObject, job: MPIJob, settings: Settings) -> J
         "periodSeconds": 2,
         "failureThreshold": 3,
     }
-    result["volumeMounts"] = [*container.get("volumeMounts", []), pod.ssh_mount()]
+    result["volumeMounts"] = [*container.get("volumeMounts", []), *pod.ssh_mounts(job)]
     return result
 
 
