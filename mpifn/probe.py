@@ -98,8 +98,14 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
 
 
 def worker_hosts(request: ProbeRequest, template: str) -> list[str]:
+    """Host name of every worker. Besides {job}, {namespace} and {index} the template may use
+    {index_hi} and {index_lo} (index // 256 and index % 256), so that thousands of workers can
+    map to addresses such as 127.20.{index_hi}.{index_lo} on loopback."""
     return [
-        template.format(job=request.name, namespace=request.namespace, index=index) for index in range(request.replicas)
+        template.format(
+            job=request.name, namespace=request.namespace, index=index, index_hi=index // 256, index_lo=index % 256
+        )
+        for index in range(request.replicas)
     ]
 
 
