@@ -17,7 +17,7 @@ DOCKER ?= docker
 
 STAMP := .make-installed
 
-.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench fuzz soak render crd build_mpibase push_mpibase clean
+.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench fuzz soak render manifests build_mpibase push_mpibase clean
 
 $(STAMP): pyproject.toml mpifn/requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
@@ -54,8 +54,8 @@ e2e-k8s: install
 render: install
 	$(PYTHON) -m mpifn render examples/hello.yaml
 
-crd: install
-	$(PYTHON) -m mpifn crd > metacontroller/crd.yaml
+manifests: install
+	$(PYTHON) -m mpifn manifests
 
 build_mpibase:
 	$(DOCKER) build -t $(MPIBASE_IMAGE):$(MPIBASE_TAG) images/mpibase

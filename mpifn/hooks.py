@@ -8,6 +8,7 @@ from mpifn import lifecycle, naming
 from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
 from mpifn.children.launcher import launcher_job
+from mpifn.children.podgroup import Gang, gang_of, pod_group
 from mpifn.children.service import worker_service
 from mpifn.children.ssh import ssh_secret
 from mpifn.children.workers import worker_statefulset
@@ -42,7 +43,9 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
     state = lifecycle.decide(job, observed, previous, moment)
     response: JsonObject = {
         "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment)),
-        "children": [] if state.expired else desired_children(job, observed, state, settings),
+        "children": []
+        if state.expired
+        else desired_children(job, observed, state, settings, gang_of(request.get("controller"))),
     }
     if state.resync_after_seconds is not None:
         response["resyncAfterSeconds"] = state.resync_after_seconds
@@ -67,7 +70,9 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
         suspend_launcher=True,
         keep_launcher=True,
     )
-    children = desired_children(job, observed, stopping, settings, generate_secret=False)
+    children = desired_children(
+        job, observed, stopping, settings, gang_of(request.get("controller")), generate_secret=False
+    )
     done = not launcher_running and state.workers.current == 0
     status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment))
     status["message"] = (
@@ -81,20 +86,27 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
 
 
 def desired_children(
-    job: MPIJob, observed: Observed, state: Lifecycle, settings: Settings, generate_secret: bool = True
+    job: MPIJob,
+    observed: Observed,
+    state: Lifecycle,
+    settings: Settings,
+    gang: Gang | None,
+    generate_secret: bool = True,
 ) -> list[JsonObject]:
     children = [
         worker_service(job),
-        worker_statefulset(job, state.run_workers, settings),
+        worker_statefulset(job, state.run_workers, settings, gang),
         job_config(job, settings),
     ]
+    if gang is not None:
+        children.append(pod_group(job, gang))
     secret = observed.get("Secret", naming.ssh_secret_name(job.name))
     if secret is not None or generate_secret:
         children.append(ssh_secret(job.name, secret))
     if state.keep_launcher:
         running = observed.get("Job", naming.launcher_name(job.name))
         frozen = desired_form(running).get("spec", {}).get("template") if running else None
-        children.append(launcher_job(job, state.suspend_launcher, settings, frozen))
+        children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen))
     return sorted(children, key=lambda child: (child["kind"], child["metadata"]["name"]))
 
 

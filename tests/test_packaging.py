@@ -4,15 +4,29 @@ import kubernetes_validate
 import yaml
 
 from mpifn.cli import GENERATED_HEADER, to_yaml
-from mpifn.manifests import mpijob_crd
+from mpifn.manifests import generated_manifests
 from tests.conftest import ROOT
 from tests.support.kubernetes import KUBERNETES_VERSION
 
 FUNCTIONS = ("sync", "finalize", "probe")
 
 
-def test_committed_crd_is_generated_from_the_schema():
-    assert (ROOT / "metacontroller" / "crd.yaml").read_text() == GENERATED_HEADER + to_yaml([mpijob_crd()])
+def test_committed_manifests_are_the_generated_ones():
+    for path, documents in generated_manifests().items():
+        assert (ROOT / path).read_text() == GENERATED_HEADER + to_yaml(documents), f"run `make manifests`: {path}"
+
+
+def test_every_crd_is_valid_and_every_api_has_a_controller():
+    for documents in generated_manifests().values():
+        for document in documents:
+            if document["kind"] == "CustomResourceDefinition":
+                kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    controllers = [d for docs in generated_manifests().values() for d in docs if d["kind"] == "CompositeController"]
+    assert sorted(c["spec"]["parentResource"]["apiVersion"] for c in controllers) == [
+        "kubeflow.org/v2beta1",
+        "mpifn.dev/v1",
+        "skatelescope.org/v1",
+    ]
 
 
 def test_crd_is_a_valid_structural_crd_with_status_and_columns():

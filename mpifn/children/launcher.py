@@ -6,6 +6,7 @@ import json
 from mpifn import api, naming
 from mpifn.children import pod
 from mpifn.children.pod import JsonObject
+from mpifn.children.podgroup import Gang, join
 from mpifn.flavours import flavour
 from mpifn.model import MPIJob
 from mpifn.settings import Settings
@@ -29,14 +30,20 @@ def probe_request(job: MPIJob, min_replicas: int, mpi_implementation: str) -> Js
 
 
 def launcher_job(
-    job: MPIJob, suspend: bool, settings: Settings, frozen_template: JsonObject | None = None
+    job: MPIJob,
+    suspend: bool,
+    settings: Settings,
+    gang: Gang | None = None,
+    frozen_template: JsonObject | None = None,
 ) -> JsonObject:
     """`frozen_template` is the pod template of the Job already running: a Job's template
     is immutable, so once created only `suspend` may change."""
     spec: JsonObject = {
         "backoffLimit": job.run_policy.backoff_limit,
         "suspend": suspend,
-        "template": copy.deepcopy(frozen_template) if frozen_template else _pod_template(job, settings),
+        "template": copy.deepcopy(frozen_template)
+        if frozen_template
+        else join(_pod_template(job, settings), job, gang),
     }
     if job.run_policy.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds

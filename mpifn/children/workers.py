@@ -5,13 +5,14 @@ import copy
 from mpifn import api, naming
 from mpifn.children import pod
 from mpifn.children.pod import JsonObject
+from mpifn.children.podgroup import Gang, join
 from mpifn.model import MPIJob
 from mpifn.settings import Settings
 
 WORKER_ENTRYPOINT = "/usr/local/bin/mpifn-worker"
 
 
-def worker_statefulset(job: MPIJob, replicas: int, settings: Settings) -> JsonObject:
+def worker_statefulset(job: MPIJob, replicas: int, settings: Settings, gang: Gang | None = None) -> JsonObject:
     """`replicas` is the running count the lifecycle asks for (0 when suspended or done)."""
     labels = naming.role_labels(job.name, api.ROLE_WORKER)
     metadata, spec = pod.pod_template(job.worker_template, labels)
@@ -34,7 +35,7 @@ def worker_statefulset(job: MPIJob, replicas: int, settings: Settings) -> JsonOb
             # Running ranks must never be restarted under a job by a template change.
             "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": labels},
-            "template": {"metadata": metadata, "spec": _without_none(spec)},
+            "template": join({"metadata": metadata, "spec": _without_none(spec)}, job, gang),
         },
     }
 
