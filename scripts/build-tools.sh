@@ -118,7 +118,15 @@ build_kubernetes() {
     # would move k8s.io/kubernetes to its newest release), then build
     go get "${pkgs[@]/%/@$KUBERNETES_VERSION}"
     mkdir -p out
-    "${GO_BUILD[@]}" -o "$work/out/" "${pkgs[@]}"
+    # stamp the version (a plain `go build` reports v0.0.0-master)
+    local minor="${KUBERNETES_VERSION#v1.}"
+    minor="${minor%%.*}"
+    local x="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+    x+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+    x+=" -X k8s.io/component-base/version.gitTreeState=clean"
+    x+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+    x+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    go build -trimpath "-ldflags=-s -w $x" -o "$work/out/" "${pkgs[@]}"
     install_bins "$work/out" "$dest" "${K8S_BINS[@]}"
     cd "$ROOT"
 }

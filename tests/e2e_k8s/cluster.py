@@ -32,9 +32,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -81,6 +82,10 @@ KCM_CONTROLLERS = [
     "endpointslice-controller",
     "disruption-controller",
     "pod-garbage-collector-controller",
+    # lifts the node.kubernetes.io/not-ready taint that admission puts on
+    # every new node once kwok reports it Ready
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
 ]
 
 
@@ -161,7 +166,7 @@ def wait_until(
             result = check()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
             break
@@ -184,7 +189,7 @@ def http_get(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[
         req.add_header("Authorization", f"Bearer {token}")
     ctx = _INSECURE if url.startswith("https") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
             return resp.status, resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -192,6 +197,18 @@ def http_get(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[
 
 # --------------------------------------------------------------------------
 # processes
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    """Linux: SIGKILL the child when the test process dies, however it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # noqa: BLE001 - best effort; stop() is the normal path
+        pass
 
 
 @dataclass
@@ -210,7 +227,7 @@ class Process:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
         try:
-            self.popen = subprocess.Popen(  # noqa: S603
+            self.popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -218,6 +235,7 @@ class Process:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,  # own process group: stop() ends all of it
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             log.close()
@@ -300,14 +318,14 @@ class Cluster:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         t0 = time.monotonic()
         # resolve every binary first: a missing build is reported before anything starts
         self.bin = {
@@ -336,7 +354,7 @@ class Cluster:
         for proc in reversed(self.extra + self.processes):
             try:
                 proc.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the others
+            except Exception:
                 pass
         self.extra.clear()
         self.processes.clear()
@@ -573,12 +591,14 @@ class Cluster:
 
         def ready() -> bool:
             node = self.kubectl("get", "node", name, "-o", "json")
-            return any(
+            is_ready = any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in node.get("status", {}).get("conditions", [])
             )
+            taints = [t.get("key") for t in node.get("spec", {}).get("taints", [])]
+            return is_ready and "node.kubernetes.io/not-ready" not in taints
 
-        wait_ready(kwok, ready, f"fake node {name} to become Ready", timeout=timeout)
+        wait_ready(kwok, ready, f"fake node {name} to become Ready and untainted", timeout=timeout)
 
     # -- kubectl -----------------------------------------------------------
 
@@ -588,7 +608,7 @@ class Cluster:
         if self.kubeconfig is None:
             raise ComponentError("the cluster is not started")
         argv = [str(self.bin["kubectl"]), f"--kubeconfig={self.kubeconfig}", "--request-timeout=60s", *args]
-        proc = subprocess.run(  # noqa: S603
+        proc = subprocess.run(
             argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
         )
         if check and proc.returncode != 0:
@@ -675,7 +695,7 @@ class Cluster:
 
 def _run(argv: list[str], what: str) -> None:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError as exc:
         raise ComponentError(f"{what}: {argv[0]} is not installed ({exc})") from exc
     if proc.returncode != 0:
@@ -715,7 +735,7 @@ class Metacontroller:
             raise ComponentError(f"metacontroller: no CustomResourceDefinition in {manifests}")
         return files
 
-    def start(self) -> "Metacontroller":
+    def start(self) -> Metacontroller:
         binary = tool_binary("metacontroller")
         names: list[str] = []
         for path in self.crd_files():
@@ -772,7 +792,7 @@ class FunctionsServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> "FunctionsServer":
+    def start(self, timeout: float = 30) -> FunctionsServer:
         self.port = free_port()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
