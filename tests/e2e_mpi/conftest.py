@@ -30,8 +30,7 @@ from tests.e2e_mpi.lab import (
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "e2e_mpi: real MPI runs across network namespaces (needs root, "
-        "scripts/install-mpi-deps.sh)",
+        "e2e_mpi: real MPI runs across network namespaces (needs root, scripts/install-mpi-deps.sh)",
     )
 
 
@@ -43,18 +42,11 @@ def pytest_configure(config):
 def e2e_tools():
     if os.geteuid() != 0:
         pytest.fail("tests/e2e_mpi needs root (network namespaces, a test user)")
-    missing = [
-        f"{cmd} (Debian package {pkg})"
-        for cmd, pkg in REQUIRED_COMMANDS.items()
-        if shutil.which(cmd) is None
-    ]
+    missing = [f"{cmd} (Debian package {pkg})" for cmd, pkg in REQUIRED_COMMANDS.items() if shutil.which(cmd) is None]
     if not os.access("/usr/sbin/sshd", os.X_OK):
         missing.append("/usr/sbin/sshd (Debian package openssh-server)")
     if missing:
-        pytest.fail(
-            "missing for the MPI end-to-end tests: " + ", ".join(missing)
-            + "; run scripts/install-mpi-deps.sh"
-        )
+        pytest.fail("missing for the MPI end-to-end tests: " + ", ".join(missing) + "; run scripts/install-mpi-deps.sh")
     try:
         import mpifn.hooks
         import mpifn.sshkeys  # noqa: F401
@@ -79,10 +71,19 @@ def e2e_user(e2e_tools):
             run(["userdel", TEST_USER], check=False)
         except KeyError:
             pass
-        run([
-            "useradd", "--system", "--user-group", "--no-create-home",
-            "--home-dir", str(home), "--shell", "/bin/sh", TEST_USER,
-        ])
+        run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                "/bin/sh",
+                TEST_USER,
+            ]
+        )
         created = True
         # "*": no password but not a locked account (sshd with UsePAM no
         # refuses locked accounts), as in the image.
@@ -119,8 +120,7 @@ def mpi_programs(e2e_user):
     out = {}
     for flavour, compiler in (("OpenMPI", "mpicc.openmpi"), ("MPICH", "mpicc.mpich")):
         target = e2e_user.base / "bin" / f"hello_{flavour.lower()}"
-        result = run([compiler, "-O2", "-Wall", "-o", str(target), str(HERE / "hello_mpi.c")],
-                     check=False, timeout=120)
+        result = run([compiler, "-O2", "-Wall", "-o", str(target), str(HERE / "hello_mpi.c")], check=False, timeout=120)
         assert result.returncode == 0, f"{compiler} failed:\n{result.stdout}{result.stderr}"
         os.chmod(target, 0o755)
         out[flavour] = target

@@ -75,13 +75,10 @@ REQUIRED_COMMANDS = {
 
 def run(cmd, *, check=True, timeout=60, **kwargs) -> subprocess.CompletedProcess:
     """Run a command with a bound on its time; on failure say what it printed."""
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-    )
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
     if check and result.returncode != 0:
         raise RuntimeError(
-            f"command failed ({result.returncode}): {' '.join(map(str, cmd))}\n"
-            f"{result.stdout}{result.stderr}"
+            f"command failed ({result.returncode}): {' '.join(map(str, cmd))}\n{result.stdout}{result.stderr}"
         )
     return result
 
@@ -229,11 +226,13 @@ def render_job(
         "daemons": daemons,
         "template": {
             "spec": {
-                "containers": [{
-                    "name": "mpi",
-                    "image": "mpifn/mpibase:test",
-                    "command": command or ["mpirun", "./hello"],
-                }],
+                "containers": [
+                    {
+                        "name": "mpi",
+                        "image": "mpifn/mpibase:test",
+                        "command": command or ["mpirun", "./hello"],
+                    }
+                ],
             },
         },
     }
@@ -242,8 +241,13 @@ def render_job(
     parent = {
         "apiVersion": "mpifn.dev/v1",
         "kind": "MPIJob",
-        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}",
-                     "generation": 1, "creationTimestamp": "2026-11-28T00:00:00Z"},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "creationTimestamp": "2026-11-28T00:00:00Z",
+        },
         "spec": spec,
     }
     request = {"controller": {}, "parent": parent, "children": {}, "finalizing": False}
@@ -258,8 +262,7 @@ def render_job(
         if kind not in kinds:
             problems.append(kind)
     assert not problems, (
-        f"sync answered no {problems} for a valid MPIJob; status: "
-        f"{json.dumps(response.get('status'), indent=1)[:2000]}"
+        f"sync answered no {problems} for a valid MPIJob; status: {json.dumps(response.get('status'), indent=1)[:2000]}"
     )
     secret = next(c for c in kinds["Secret"] if c["metadata"]["name"] == f"{name}-ssh")
     configmap = next(c for c in kinds["ConfigMap"] if c["metadata"]["name"] == f"{name}-config")
@@ -268,16 +271,26 @@ def render_job(
     pod = launcher["spec"]["template"]["spec"]
     inits = pod.get("initContainers") or []
     assert inits, "the launcher Job has no init container"
-    init = next((c for c in inits if "mpifn-launcher-init" in " ".join(
-        (c.get("command") or []) + (c.get("args") or []))), inits[0])
+    init = next(
+        (c for c in inits if "mpifn-launcher-init" in " ".join((c.get("command") or []) + (c.get("args") or []))),
+        inits[0],
+    )
     main = pod["containers"][0]
     worker = workers["spec"]["template"]["spec"]["containers"][0]
     job = RenderedJob(
-        name=name, namespace=namespace, replicas=replicas, slots=slots,
+        name=name,
+        namespace=namespace,
+        replicas=replicas,
+        slots=slots,
         min_replicas=min_replicas if min_replicas is not None else (1 if daemons else replicas),
-        ssh_port=ssh_port, implementation=implementation, response=response,
-        secret=secret, configmap=configmap,
-        init_env=_env_dict(init), launcher_env=_env_dict(main), worker_env=_env_dict(worker),
+        ssh_port=ssh_port,
+        implementation=implementation,
+        response=response,
+        secret=secret,
+        configmap=configmap,
+        init_env=_env_dict(init),
+        launcher_env=_env_dict(main),
+        worker_env=_env_dict(worker),
         worker_command=(worker.get("command") or []) + (worker.get("args") or []),
         launcher_command=(main.get("command") or []) + (main.get("args") or []),
     )
@@ -374,8 +387,7 @@ class Lab:
         config_dir.mkdir(mode=0o755)
         files = secret_files(job.secret)
         assert {"ssh-privatekey", "ssh-publickey"} <= set(files), (
-            f"Secret {job.secret['metadata']['name']} lacks ssh-privatekey/ssh-publickey: "
-            f"{sorted(files)}"
+            f"Secret {job.secret['metadata']['name']} lacks ssh-privatekey/ssh-publickey: {sorted(files)}"
         )
         # As a Secret volume with fsGroup: owned by root, group-readable.
         for key, text in files.items():
@@ -404,10 +416,7 @@ class Lab:
         if role == "l":
             lines.append(f"{LAUNCHER_IP}\t{hostname}")
         for i in range(job.replicas):
-            lines.append(
-                f"{SUBNET_PREFIX}{WORKER_IP_BASE + i}\t{job.worker_host(i)} "
-                f"{job.worker_hostname(i)}"
-            )
+            lines.append(f"{SUBNET_PREFIX}{WORKER_IP_BASE + i}\t{job.worker_host(i)} {job.worker_hostname(i)}")
         return "\n".join(lines) + "\n"
 
     def _make_network(self) -> None:
@@ -418,8 +427,7 @@ class Lab:
         run(["ip", "link", "set", self.bridge, "up"])
         roles = [("gw", GATEWAY_IP, "gateway"), ("l", LAUNCHER_IP, f"{job.name}-launcher")]
         roles += [
-            (f"w{i}", f"{SUBNET_PREFIX}{WORKER_IP_BASE + i}", job.worker_hostname(i))
-            for i in range(job.replicas)
+            (f"w{i}", f"{SUBNET_PREFIX}{WORKER_IP_BASE + i}", job.worker_hostname(i)) for i in range(job.replicas)
         ]
         for role, address, hostname in roles:
             ns = self.ns(role)
@@ -431,8 +439,7 @@ class Lab:
             # No DNS server in the lab: unknown names fail at once on loopback.
             (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
             host_link = f"mf{self.tag}{role}"
-            run(["ip", "link", "add", host_link, "type", "veth", "peer", "name", "eth0",
-                 "netns", ns])
+            run(["ip", "link", "add", host_link, "type", "veth", "peer", "name", "eth0", "netns", ns])
             self.host_links.append(host_link)
             run(["ip", "link", "set", host_link, "master", self.bridge, "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -451,11 +458,9 @@ class Lab:
         return env
 
     def _as_user(self) -> list[str]:
-        return ["setpriv", f"--reuid={self.user.uid}", f"--regid={self.user.gid}",
-                "--init-groups", "--"]
+        return ["setpriv", f"--reuid={self.user.uid}", f"--regid={self.user.gid}", "--init-groups", "--"]
 
-    def in_ns(self, role: str, argv: list[str], *, hostname: str | None = None,
-              as_user=True) -> list[str]:
+    def in_ns(self, role: str, argv: list[str], *, hostname: str | None = None, as_user=True) -> list[str]:
         """argv run in the role's namespace, optionally with its own host name."""
         prefix = ["ip", "netns", "exec", self.ns(role)]
         user = self._as_user() if as_user else []
@@ -467,8 +472,9 @@ class Lab:
     def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> Proc:
         log = self.root / f"{name}.log"
         with open(log, "wb") as handle:
-            popen = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=handle,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(
+                cmd, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -480,13 +486,11 @@ class Lab:
             if needle in text:
                 return
             if proc.popen.poll() is not None:
-                raise AssertionError(
-                    f"{proc.name} exited ({proc.popen.returncode}) before {needle!r}:\n{text}")
+                raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}) before {needle!r}:\n{text}")
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        raise AssertionError(f"{proc.name}: no {needle!r} within {seconds}s:\n"
-                             f"{proc.log.read_text(errors='replace')}")
+        raise AssertionError(f"{proc.name}: no {needle!r} within {seconds}s:\n{proc.log.read_text(errors='replace')}")
 
     def stop(self, proc: Proc) -> None:
         if proc.popen.poll() is None:
@@ -500,19 +504,39 @@ class Lab:
                 proc.popen.wait(timeout=5)
 
     def start_probe(self) -> Proc:
-        env = self._env({
-            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "PYTHONUNBUFFERED": "1",
-        }, as_user=False)
+        env = self._env(
+            {
+                "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                "PYTHONUNBUFFERED": "1",
+            },
+            as_user=False,
+        )
         for key in ("MPIFN_WORKER_HOST_TEMPLATE",):
             env.pop(key, None)  # the default template, as in a cluster
-        proc = self.spawn("probe", self.in_ns("gw", [
-            sys.executable, "-m", "mpifn.serve", "--host", GATEWAY_IP, "--port", str(PROBE_PORT),
-        ], as_user=False), env)
+        proc = self.spawn(
+            "probe",
+            self.in_ns(
+                "gw",
+                [
+                    sys.executable,
+                    "-m",
+                    "mpifn.serve",
+                    "--host",
+                    GATEWAY_IP,
+                    "--port",
+                    str(PROBE_PORT),
+                ],
+                as_user=False,
+            ),
+            env,
+        )
         url = f"http://gateway.openfaas:{PROBE_PORT}/_/health"
         for _ in range(200):
-            result = run(self.in_ns("l", ["curl", "-fsS", "--max-time", "2", url],
-                                    as_user=False), check=False, env=self._env(as_user=False))
+            result = run(
+                self.in_ns("l", ["curl", "-fsS", "--max-time", "2", url], as_user=False),
+                check=False,
+                env=self._env(as_user=False),
+            )
             if result.returncode == 0:
                 return proc
             if proc.popen.poll() is not None:
@@ -526,8 +550,7 @@ class Lab:
         env.setdefault("MPIFN_SSH_KEY_DIR", str(self.etc_mpi / "ssh"))
         env["MPIFN_SSHD_DIR"] = str(self.user.home / f"sshd-{self.tag}-w{index}")
         script = str(self.user.base / "bin" / "mpifn-worker")
-        proc = self.spawn(f"worker{index}", self.in_ns(
-            f"w{index}", [script], hostname=job.worker_hostname(index)), env)
+        proc = self.spawn(f"worker{index}", self.in_ns(f"w{index}", [script], hostname=job.worker_hostname(index)), env)
         self.wait_for_log(proc, "Server listening on")
         self.workers[index] = proc
         return proc
@@ -564,9 +587,11 @@ class Lab:
             "    finally:\n"
             "        c.close()\n"
         )
-        proc = self.spawn(f"notssh{index}", self.in_ns(
-            f"w{index}", [sys.executable, "-c", code, str(self.job.ssh_port), banner]),
-            self._env())
+        proc = self.spawn(
+            f"notssh{index}",
+            self.in_ns(f"w{index}", [sys.executable, "-c", code, str(self.job.ssh_port), banner]),
+            self._env(),
+        )
         self.wait_for_log(proc, "listening")
         return proc
 
@@ -578,8 +603,12 @@ class Lab:
         deadline = int(env.get("MPIFN_INIT_DEADLINE_SECONDS", "300"))
         script = str(self.user.base / "bin" / "mpifn-launcher-init")
         started = time.monotonic()
-        result = run(self.in_ns("l", ["dash", script], hostname=f"{job.name}-launcher"),
-                     check=False, timeout=timeout or deadline + 60, env=env)
+        result = run(
+            self.in_ns("l", ["dash", script], hostname=f"{job.name}-launcher"),
+            check=False,
+            timeout=timeout or deadline + 60,
+            env=env,
+        )
         seconds = time.monotonic() - started
         hostfile = self.hostfile.read_text() if self.hostfile.exists() else None
         return InitResult(result.returncode, result.stdout + result.stderr, seconds, hostfile)
@@ -595,9 +624,13 @@ class Lab:
             # mpirun hangs rather than fail in some set-ups: report what it said.
             def text(data):
                 return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
             return subprocess.CompletedProcess(
-                cmd, -9, text(expired.stdout),
-                text(expired.stderr) + f"\n[test: killed after {timeout}s without exiting]\n")
+                cmd,
+                -9,
+                text(expired.stdout),
+                text(expired.stderr) + f"\n[test: killed after {timeout}s without exiting]\n",
+            )
 
     def launch(self, timeout: float = 120) -> Launch:
         """The launcher pod: init container, then the main container only if it succeeded.
@@ -617,8 +650,7 @@ class Lab:
 
     def ssh_logins(self, index: int) -> int:
         """How many ssh logins worker <index>'s sshd accepted."""
-        proc = self.workers.get(index) or next(
-            (p for p in self.procs if p.name == f"worker{index}"), None)
+        proc = self.workers.get(index) or next((p for p in self.procs if p.name == f"worker{index}"), None)
         if proc is None:
             return 0
         return proc.log.read_text(errors="replace").count("Accepted publickey")
@@ -659,9 +691,10 @@ class Lab:
         for i in range(WORKER_IP_BASE):
             shutil.rmtree(self.user.home / f"sshd-{self.tag}-w{i}", ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
-        leftover = [n for n in run(["ip", "netns", "list"], check=False).stdout.split()
-                    if n.startswith(f"{NS_PREFIX}{self.tag}")]
+        leftover = [
+            n
+            for n in run(["ip", "netns", "list"], check=False).stdout.split()
+            if n.startswith(f"{NS_PREFIX}{self.tag}")
+        ]
         if leftover or errors:
             raise AssertionError(f"teardown left {leftover}; errors: {errors}")
-
-

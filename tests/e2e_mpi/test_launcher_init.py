@@ -66,8 +66,9 @@ class ScriptedProbe:
         self.thread.join(timeout=10)
 
 
-def answer(reachable: list[str], unreachable: list[tuple[str, str, str]], needed: int,
-           total: int, slots: int = 2) -> str:
+def answer(
+    reachable: list[str], unreachable: list[tuple[str, str, str]], needed: int, total: int, slots: int = 2
+) -> str:
     lines = [f"# mpifn probe e2e/job: {len(reachable)} of {total} workers reachable, {needed} needed"]
     lines += [f"# unreachable {host}: {reason} ({detail})" for host, reason, detail in unreachable]
     lines += [f"{host} slots={slots}" for host in reachable]
@@ -97,8 +98,7 @@ def run_init(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, f
     }
     base.update(env)
     started = time.monotonic()
-    result = subprocess.run(["dash", str(SCRIPT)], env=base, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(["dash", str(SCRIPT)], env=base, capture_output=True, text=True, timeout=120, check=False)
     return result, time.monotonic() - started
 
 
@@ -108,11 +108,17 @@ def test_sends_the_contract_request_and_writes_the_hostfile(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     path, body = probe.requests[0]
     assert path == "/function/probe?format=text"
-    assert body == {"namespace": "e2e", "name": "job", "replicas": 2, "minReplicas": 2,
-                    "slots": 2, "sshPort": 2222, "mpiImplementation": "OpenMPI",
-                    "timeoutSeconds": 2}
-    assert (tmp_path / "mpi" / "hostfile").read_text() == (
-        f"{host(0)} slots=2\n{host(1)} slots=2\n")
+    assert body == {
+        "namespace": "e2e",
+        "name": "job",
+        "replicas": 2,
+        "minReplicas": 2,
+        "slots": 2,
+        "sshPort": 2222,
+        "mpiImplementation": "OpenMPI",
+        "timeoutSeconds": 2,
+    }
+    assert (tmp_path / "mpi" / "hostfile").read_text() == (f"{host(0)} slots=2\n{host(1)} slots=2\n")
     assert "no worker excluded" in result.stdout
     assert not list(tmp_path.glob("mpifn-init.*")), "temporary files left behind"
 
@@ -137,11 +143,11 @@ def test_retries_probe_errors_and_too_few_workers_until_enough(tmp_path):
 
 
 def test_daemons_mode_keeps_the_reachable_and_names_the_excluded(tmp_path):
-    text = answer([host(0), host(2)], [(host(1), "refused", "connection refused"),
-                                      (host(3), "timeout", "no answer in 2s")], 1, 4)
+    text = answer(
+        [host(0), host(2)], [(host(1), "refused", "connection refused"), (host(3), "timeout", "no answer in 2s")], 1, 4
+    )
     with ScriptedProbe([(200, text)]) as probe:
-        result, _ = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, MPIFN_REPLICAS="4",
-                             MPIFN_MIN_REPLICAS="1")
+        result, _ = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, MPIFN_REPLICAS="4", MPIFN_MIN_REPLICAS="1")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "excluded from the hostfile" in out
@@ -153,8 +159,7 @@ def test_daemons_mode_keeps_the_reachable_and_names_the_excluded(tmp_path):
 def test_too_few_workers_fails_at_the_deadline_naming_them(tmp_path):
     text = answer([host(0)], [(host(1), "refused", "connection refused")], 2, 2)
     with ScriptedProbe([(200, text)]) as probe:
-        result, seconds = run_init(tmp_path, MPIFN_PROBE_URL=probe.url,
-                                   MPIFN_INIT_DEADLINE_SECONDS="4")
+        result, seconds = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, MPIFN_INIT_DEADLINE_SECONDS="4")
     err = result.stderr
     assert result.returncode == 1, result.stdout + err
     assert "too few workers reachable for job e2e/job" in err
@@ -176,14 +181,17 @@ def test_a_probe_that_never_answers_fails_within_the_deadline(tmp_path):
     assert seconds <= 3 + SLACK_SECONDS, seconds
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"MPIFN_PROBE_URL": ""}, "MPIFN_PROBE_URL is not set"),
-    ({"MPIFN_REPLICAS": "two"}, "MPIFN_REPLICAS must be a whole number"),
-    ({"MPIFN_MIN_REPLICAS": "3"}, "MPIFN_MIN_REPLICAS (3) is more than MPIFN_REPLICAS (2)"),
-    ({"MPIFN_MPI_IMPLEMENTATION": "LAM"}, "must be OpenMPI, MPICH or IntelMPI"),
-    ({"MPIFN_JOB_NAME": 'x","y'}, "MPIFN_JOB_NAME must be a Kubernetes name"),
-    ({"MPIFN_SSH_PORT": "70000"}, "MPIFN_SSH_PORT out of range"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MPIFN_PROBE_URL": ""}, "MPIFN_PROBE_URL is not set"),
+        ({"MPIFN_REPLICAS": "two"}, "MPIFN_REPLICAS must be a whole number"),
+        ({"MPIFN_MIN_REPLICAS": "3"}, "MPIFN_MIN_REPLICAS (3) is more than MPIFN_REPLICAS (2)"),
+        ({"MPIFN_MPI_IMPLEMENTATION": "LAM"}, "must be OpenMPI, MPICH or IntelMPI"),
+        ({"MPIFN_JOB_NAME": 'x","y'}, "MPIFN_JOB_NAME must be a Kubernetes name"),
+        ({"MPIFN_SSH_PORT": "70000"}, "MPIFN_SSH_PORT out of range"),
+    ],
+)
 def test_configuration_errors_exit_2_with_the_variable_named(tmp_path, env, message):
     merged = {"MPIFN_PROBE_URL": "http://127.0.0.1:9/function/probe", **env}
     result, _ = run_init(tmp_path, **merged)

@@ -23,8 +23,9 @@ RANK_LINE = re.compile(r"^RANK (\d+) OF (\d+) ON (\S+) NS (\S+) PID \d+$", re.M)
 
 
 def test_e_mpich_runs_with_the_host_colon_slots_hostfile(lab, mpi_programs):
-    job, _ = render_job(name="mpich", replicas=3, slots=2, implementation="MPICH",
-                        command=["mpiexec", str(mpi_programs["MPICH"])])
+    job, _ = render_job(
+        name="mpich", replicas=3, slots=2, implementation="MPICH", command=["mpiexec", str(mpi_programs["MPICH"])]
+    )
     env = job.launcher_env
     assert env.get("HYDRA_HOST_FILE") == "/etc/mpi/hostfile", env
     assert env.get("HYDRA_LAUNCHER") == "ssh", env
@@ -39,8 +40,7 @@ def test_e_mpich_runs_with_the_host_colon_slots_hostfile(lab, mpi_programs):
     launch = lab.launch(timeout=30)
 
     assert launch.init.returncode == 0, launch.output
-    assert launch.init.hostfile == "".join(f"{job.worker_host(i)}:2\n" for i in range(3)), (
-        launch.output)
+    assert launch.init.hostfile == "".join(f"{job.worker_host(i)}:2\n" for i in range(3)), launch.output
     assert launch.mpi is not None
     if "unable to get host address for" in launch.output:
         pytest.fail(
@@ -54,7 +54,6 @@ def test_e_mpich_runs_with_the_host_colon_slots_hostfile(lab, mpi_programs):
     # No -n: hydra takes the process count from the hostfile's slots.
     ranks = {int(r): name for r, _s, name, uts in RANK_LINE.findall(launch.mpi.stdout)}
     assert sorted(ranks) == list(range(6)), launch.output
-    assert Counter(ranks.values()) == {job.worker_hostname(i): 2 for i in range(3)}, (
-        launch.output)
+    assert Counter(ranks.values()) == {job.worker_hostname(i): 2 for i in range(3)}, launch.output
     assert re.search(r"^SUM 21 EXPECTED 21$", launch.mpi.stdout, re.M), launch.output
     assert all(lab.ssh_logins(i) >= 1 for i in range(3)), lab.logs()

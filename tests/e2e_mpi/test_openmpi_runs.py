@@ -42,13 +42,11 @@ def assert_sum(output: str, size: int) -> None:
 
 
 def hostfile_hosts(text: str) -> list[str]:
-    return [line.split()[0].split(":")[0] for line in text.splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [line.split()[0].split(":")[0] for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def test_a_four_workers_two_slots_run_eight_ranks_on_four_hosts(lab, mpi_programs):
-    job, _ = render_job(name="hello", replicas=4, slots=2,
-                        command=["mpirun", str(mpi_programs["OpenMPI"])])
+    job, _ = render_job(name="hello", replicas=4, slots=2, command=["mpirun", str(mpi_programs["OpenMPI"])])
     lab.setup(job)
     lab.start_probe()
     lab.start_workers()
@@ -56,8 +54,7 @@ def test_a_four_workers_two_slots_run_eight_ranks_on_four_hosts(lab, mpi_program
     launch = lab.launch()
 
     assert launch.init.returncode == 0, launch.output
-    assert launch.init.hostfile == "".join(
-        f"{job.worker_host(i)} slots=2\n" for i in range(4)), launch.output
+    assert launch.init.hostfile == "".join(f"{job.worker_host(i)} slots=2\n" for i in range(4)), launch.output
     assert "no worker excluded" in launch.init.output
     assert launch.mpi is not None and launch.mpi.returncode == 0, launch.output
     ranks, per_host = ranks_by_host(launch.mpi.stdout)
@@ -72,16 +69,21 @@ def test_a_four_workers_two_slots_run_eight_ranks_on_four_hosts(lab, mpi_program
 
 def test_b_daemons_mode_drops_a_stopped_and_a_silent_worker(lab, mpi_programs):
     deadline = 30
-    job, _ = render_job(name="daemons", replicas=4, slots=2, daemons=True,
-                        init_deadline_seconds=deadline,
-                        command=["mpirun", str(mpi_programs["OpenMPI"])])
+    job, _ = render_job(
+        name="daemons",
+        replicas=4,
+        slots=2,
+        daemons=True,
+        init_deadline_seconds=deadline,
+        command=["mpirun", str(mpi_programs["OpenMPI"])],
+    )
     assert job.init_env["MPIFN_MIN_REPLICAS"] == "1", job.init_env
     assert job.init_env["MPIFN_INIT_DEADLINE_SECONDS"] == str(deadline)
     lab.setup(job)
     lab.start_probe()
     lab.start_workers()
-    lab.stop_worker(1)        # sshd gone: the port refuses
-    lab.drop_all_packets(3)   # the namespace drops every packet: no answer at all
+    lab.stop_worker(1)  # sshd gone: the port refuses
+    lab.drop_all_packets(3)  # the namespace drops every packet: no answer at all
 
     launch = lab.launch()
 
@@ -103,8 +105,13 @@ def test_b_daemons_mode_drops_a_stopped_and_a_silent_worker(lab, mpi_programs):
 
 def test_c_strict_mode_fails_naming_the_down_worker_and_never_runs_mpirun(lab, mpi_programs):
     deadline = 8
-    job, _ = render_job(name="strict", replicas=3, slots=1, init_deadline_seconds=deadline,
-                        command=["mpirun", str(mpi_programs["OpenMPI"])])
+    job, _ = render_job(
+        name="strict",
+        replicas=3,
+        slots=1,
+        init_deadline_seconds=deadline,
+        command=["mpirun", str(mpi_programs["OpenMPI"])],
+    )
     assert job.init_env["MPIFN_MIN_REPLICAS"] == "3", job.init_env
     lab.setup(job)
     lab.start_probe()
@@ -130,8 +137,9 @@ def test_c_strict_mode_fails_naming_the_down_worker_and_never_runs_mpirun(lab, m
 
 
 def test_d_a_port_that_answers_but_not_ssh_is_excluded(lab, mpi_programs):
-    job, _ = render_job(name="notssh", replicas=4, slots=1, min_replicas=3,
-                        command=["mpirun", str(mpi_programs["OpenMPI"])])
+    job, _ = render_job(
+        name="notssh", replicas=4, slots=1, min_replicas=3, command=["mpirun", str(mpi_programs["OpenMPI"])]
+    )
     lab.setup(job)
     lab.start_probe()
     lab.start_workers(skip={2})
@@ -142,8 +150,7 @@ def test_d_a_port_that_answers_but_not_ssh_is_excluded(lab, mpi_programs):
     out = launch.init.output
     assert launch.init.returncode == 0, launch.output
     assert re.search(rf"{re.escape(job.worker_host(2))}: not-ssh\b", out), out
-    assert hostfile_hosts(launch.init.hostfile) == [
-        job.worker_host(0), job.worker_host(1), job.worker_host(3)]
+    assert hostfile_hosts(launch.init.hostfile) == [job.worker_host(0), job.worker_host(1), job.worker_host(3)]
     assert launch.mpi is not None and launch.mpi.returncode == 0, launch.output
     ranks, per_host = ranks_by_host(launch.mpi.stdout)
     assert sorted(ranks) == [0, 1, 2], launch.output
