@@ -12,6 +12,8 @@
 #   MPIFN_TOOLS_DIR          cache root (default $HOME/.cache/mpifn-tools)
 #   ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION,
 #   METACONTROLLER_VERSION, FAAS_CLI_VERSION   override the pinned versions
+#   METACONTROLLER_REV       commit of METACONTROLLER_VERSION's tag, if the
+#                            go command cannot resolve the v4 tag by name
 #
 # The machine's Go (1.26) builds all of these. Should a pinned module ever
 # need Go 1.27, `export GOTOOLCHAIN=go1.27.3` is the approved way to get it.
@@ -20,7 +22,7 @@ set -euo pipefail
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
-METACONTROLLER_VERSION="${METACONTROLLER_VERSION:-v4.12.5}"
+METACONTROLLER_VERSION="${METACONTROLLER_VERSION:-v4.17.0}"
 FAAS_CLI_VERSION="${FAAS_CLI_VERSION:-0.17.8}"
 
 ROOT="${MPIFN_TOOLS_DIR:-$HOME/.cache/mpifn-tools}"
@@ -164,10 +166,20 @@ build_metacontroller() {
     local dest="$ROOT/metacontroller-$METACONTROLLER_VERSION" work="$BUILD_ROOT/metacontroller-$METACONTROLLER_VERSION"
     new_module "$work"
     cd "$work"
-    # the module declares its path as plain `metacontroller`
+    # The module declares its path as plain `metacontroller`, and its v4 tags
+    # are not valid versions of a path without /v4: resolve the revision (the
+    # tag, or METACONTROLLER_REV = the tag's commit) to the pseudo-version the
+    # go command assigns it, and replace with that.
+    local rev="${METACONTROLLER_REV:-$METACONTROLLER_VERSION}" resolved
+    if ! resolved=$(go list -m -f '{{.Version}}' "github.com/metacontroller/metacontroller@$rev"); then
+        log "cannot resolve github.com/metacontroller/metacontroller@$rev" \
+            "(a vN>=2 tag of this path may need METACONTROLLER_REV=<commit of the tag>)"
+        return 1
+    fi
+    log "metacontroller $METACONTROLLER_VERSION resolved to $resolved"
     go mod edit -require="metacontroller@v0.0.0" \
-        -replace="metacontroller=github.com/metacontroller/metacontroller@$METACONTROLLER_VERSION"
-    go mod download -json "github.com/metacontroller/metacontroller@$METACONTROLLER_VERSION" >mc.json
+        -replace="metacontroller=github.com/metacontroller/metacontroller@$resolved"
+    go mod download -json "github.com/metacontroller/metacontroller@$resolved" >mc.json
     local src gomod
     src=$(python3 -c 'import json; print(json.load(open("mc.json"))["Dir"])')
     gomod=$(python3 -c 'import json; print(json.load(open("mc.json"))["GoMod"])')
@@ -213,18 +225,27 @@ build_faas_cli() {
 
 # run_build TOOL VERSION FUNC : build in a subshell with errexit in force
 # (a function called from `if`/`||` would run with errexit silently off)
+# The build's output is kept in $BUILD_ROOT/TOOL-VERSION.log; on failure its
+# last lines go to $ROOT/TOOL-VERSION.build-error, which the test harness
+# quotes when the binary is missing.
 run_build() {
-    local st
+    local st blog="$BUILD_ROOT/$1-$2.log" err="$ROOT/$1-$2.build-error"
     set +e
     (
         set -euo pipefail
         timed "$@"
-    )
-    st=$?
+    ) 2>&1 | tee "$blog" >&2
+    st=${PIPESTATUS[0]}
     set -e
     if [[ $st -ne 0 ]]; then
-        log "$1 $2 build FAILED (exit $st)"
+        log "$1 $2 build FAILED (exit $st); log: $blog"
+        {
+            echo "scripts/build-tools.sh $1 failed on $(date -u +%Y-%m-%dT%H:%M:%SZ) (exit $st); last lines:"
+            grep -v '^go: downloading' "$blog" | tail -n 15
+        } >"$err"
         rc=1
+    else
+        rm -f "$err"
     fi
 }
 

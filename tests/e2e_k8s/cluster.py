@@ -47,7 +47,7 @@ DEFAULT_VERSIONS = {
     "etcd": "v3.6.16",
     "kubernetes": "v1.36.3",
     "kwok": "v0.8.0",
-    "metacontroller": "v4.12.5",
+    "metacontroller": "v4.17.0",
     "faas-cli": "0.17.8",
 }
 VERSION_ENV = {
@@ -131,9 +131,13 @@ def tool_binary(tool: str, binary: str | None = None) -> Path:
     version = tool_versions(root)[tool]
     path = root / f"{tool}-{version}" / "bin" / (binary or tool)
     if not (path.is_file() and os.access(path, os.X_OK)):
+        why = ""
+        err = root / f"{tool}-{version}.build-error"
+        if err.is_file():
+            why = "\n" + err.read_text(errors="replace").strip()
         raise ComponentError(
             f"{binary or tool} {version} is not built: {path} is missing. "
-            f"Run scripts/build-tools.sh {tool} (see tests/e2e_k8s/README.md)."
+            f"Run scripts/build-tools.sh {tool} (see tests/e2e_k8s/README.md).{why}"
         )
     return path
 

@@ -7,6 +7,7 @@
 - ``operator`` (session): all of the above plus the manifests of
   metacontroller/ applied with the hook base URL made local.
 - ``namespace``: a fresh namespace per test, deleted afterwards.
+- ``faas_cli``: path of the faas-cli built from its Go module.
 
 A component that cannot start makes the tests that need it fail with the
 reason; nothing here skips.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster, FunctionsServer, Metacontroller, install_operator
+from .cluster import Cluster, FunctionsServer, Metacontroller, install_operator, tool_binary
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
+        if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e_k8s)
 
 
@@ -94,3 +95,9 @@ def namespace(k8s_cluster, request):
     k8s_cluster.create_namespace(name)
     yield name
     k8s_cluster.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def faas_cli() -> Path:
+    """The faas-cli binary from the tool cache (fails, quoting the build error, if absent)."""
+    return tool_binary("faas-cli")

@@ -56,3 +56,20 @@ def test_statefulset_pods_run_on_fake_nodes(k8s_cluster, namespace):
         timeout=60,
     )
     assert sts["status"]["replicas"] == 2
+
+
+def test_fake_nodes_are_ready_and_schedulable(k8s_cluster):
+    nodes = {n["metadata"]["name"]: n for n in k8s_cluster.get("nodes")}
+    assert set(k8s_cluster.node_names) <= set(nodes)
+    for name in k8s_cluster.node_names:
+        node = nodes[name]
+        conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+        assert conditions["Ready"] == "True"
+        assert not [t for t in node["spec"].get("taints", []) if t["effect"] in ("NoSchedule", "NoExecute")]
+
+
+def test_functions_server_answers_health(functions_server):
+    from .cluster import http_get
+
+    status, _ = http_get(f"{functions_server.base_url}/_/health")
+    assert status == 200
