@@ -21,6 +21,7 @@ component and quoting the end of its log: tests fail, they never skip.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -211,7 +212,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:  # noqa: BLE001 - best effort; stop() is the normal path
+    except Exception:
         pass
 
 
@@ -272,17 +273,13 @@ class Process:
         if self.popen is None:
             return
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.popen.wait(timeout=grace)
         log = getattr(self, "_log", None)
         if log is not None:
@@ -356,10 +353,8 @@ class Cluster:
 
     def stop(self) -> None:
         for proc in reversed(self.extra + self.processes):
-            try:
+            with contextlib.suppress(Exception):
                 proc.stop()
-            except Exception:
-                pass
         self.extra.clear()
         self.processes.clear()
         if self.dir is not None:
@@ -612,9 +607,7 @@ class Cluster:
         if self.kubeconfig is None:
             raise ComponentError("the cluster is not started")
         argv = [str(self.bin["kubectl"]), f"--kubeconfig={self.kubeconfig}", "--request-timeout=60s", *args]
-        proc = subprocess.run(
-            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise KubectlError(list(args), proc.returncode, proc.stdout, proc.stderr)
         return proc
@@ -666,25 +659,21 @@ class Cluster:
         return self.kubectl(*args, input=text)
 
     def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> dict:
-        return self.apply(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
-        )
+        return self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}})
 
-    def wait_for(
-        self, check: Callable[[], Any], what: str, timeout: float = 60, interval: float = 0.5
-    ) -> Any:
+    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 60, interval: float = 0.5) -> Any:
         """Bounded wait that also fails at once if any component died."""
         return wait_until(check, what, timeout=timeout, interval=interval, alive=self.check_alive)
 
     def wait_crds_established(self, names: list[str], timeout: float = 60) -> None:
         for name in names:
-            self.kubectl(
-                "wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s"
-            )
+            self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s")
 
     # -- extra components started against this cluster ----------------------
 
-    def spawn_extra(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Process:
+    def spawn_extra(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Process:
         assert self.dir is not None
         proc = Process(name, argv, self.dir / "logs" / f"{name}.log", env=env, cwd=cwd or self.dir)
         proc.start()

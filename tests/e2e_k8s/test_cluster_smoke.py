@@ -50,8 +50,7 @@ def test_statefulset_pods_run_on_fake_nodes(k8s_cluster, namespace):
         assert pod["status"]["podIP"]
 
     sts = cluster.wait_for(
-        lambda: (s := cluster.get("statefulset", "smoke", namespace)).get("status", {}).get("readyReplicas") == 2
-        and s,
+        lambda: (s := cluster.get("statefulset", "smoke", namespace)).get("status", {}).get("readyReplicas") == 2 and s,
         "StatefulSet readyReplicas == 2",
         timeout=60,
     )
