@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mpifn import hooks, probe, web
+from mpifn import hooks, web
 from mpifn import settings as operator_settings
 from mpifn.web import Handler, Reply, hook_handler, json_reply
 
@@ -19,6 +19,9 @@ def probe_handler(payload: Any, query: Mapping[str, str]) -> Reply:
         for field in _NUMERIC_QUERY_FIELDS:
             if isinstance(payload.get(field), str):
                 payload[field] = _number(payload[field])
+    # Imported here: asyncio and the socket code are not needed to start sync or finalize.
+    from mpifn import probe
+
     settings = operator_settings.current()
     report = probe.probe(probe.parse_probe_request(payload, settings), settings)
     if query.get("format") == "text":

@@ -15,10 +15,12 @@ class Flavour:
         return f"{host}{self.slots_separator}{slots}"
 
     def hostfile(self, hosts: list[str], slots: int) -> str:
-        return "".join(f"{self.hostfile_line(host, slots)}\n" for host in hosts)
+        tail = f"{self.slots_separator}{slots}\n"  # hostfile_line(host, slots) + newline, for thousands of hosts
+        return "".join([host + tail for host in hosts])
 
 
 _SSH_ARGS = f"-F {api.SSH_CONFIG}"
+POD_INTERFACE = "eth0"
 
 # OpenMPI 4 reads the ORTE names, OpenMPI 5 the PRTE ones and ignores the ORTE
 # ones; a job that sets only one family silently runs every rank on one node
@@ -42,6 +44,9 @@ MPICH = Flavour(
         ("HYDRA_HOST_FILE", api.HOSTFILE),
         ("HYDRA_LAUNCHER", "ssh"),
         ("HYDRA_LAUNCHER_EXEC", api.SSH_WRAPPER),
+        # Hydra's proxies on the workers call the launcher back by its hostname, which no
+        # DNS record names; binding to the pod's interface makes them use its address.
+        ("HYDRA_IFACE", POD_INTERFACE),
     ),
 )
 INTEL_MPI = Flavour(
@@ -51,6 +56,7 @@ INTEL_MPI = Flavour(
         ("I_MPI_HYDRA_BOOTSTRAP", "ssh"),
         ("I_MPI_HYDRA_BOOTSTRAP_EXEC", api.SSH_WRAPPER),
         ("I_MPI_HYDRA_HOST_FILE", api.HOSTFILE),
+        ("I_MPI_HYDRA_IFACE", POD_INTERFACE),
     ),
 )
 

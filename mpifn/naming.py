@@ -73,6 +73,12 @@ def worker_host(job: str, namespace: str, index: int) -> str:
     return f"{worker_pod_name(job, index)}.{worker_name(job)}.{namespace}.svc"
 
 
+def worker_hosts(job: str, namespace: str, count: int) -> list[str]:
+    """worker_host(job, namespace, i) for i in range(count), built in one pass."""
+    prefix, suffix = f"{worker_name(job)}-", f".{worker_name(job)}.{namespace}.svc"
+    return [f"{prefix}{index}{suffix}" for index in range(count)]
+
+
 def job_labels(job: str) -> dict[str, str]:
     return {api.LABEL_JOB: job}
 

@@ -3,16 +3,14 @@
 from functools import lru_cache
 from typing import Any
 
-import jsonschema
-
 from mpifn import api, naming, schema
 from mpifn.errors import InvalidSpec, RequestError
 from mpifn.kubeflow import kubeflow_job
 from mpifn.model import JsonObject, MPIJob, RunPolicy
 from mpifn.settings import Settings
+from mpifn.validation import Validator, validator
 from mpifn.validation import problems as schema_problems
 from mpifn.validation import show as _show
-from mpifn.validation import validator
 
 SUPPORTED_API_VERSIONS = (api.API_VERSION, api.SEED_API_VERSION, api.KUBEFLOW_API_VERSION)
 
@@ -122,5 +120,5 @@ def _has_containers(template: Any) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.protocols.Validator:
+def _validator() -> Validator:
     return validator(schema.SPEC)

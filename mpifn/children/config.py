@@ -10,7 +10,7 @@ from mpifn.templating import render
 
 
 def job_config(job: MPIJob, settings: Settings) -> JsonObject:
-    hosts = [naming.worker_host(job.name, job.namespace, i) for i in range(job.replicas)]
+    hosts = naming.worker_hosts(job.name, job.namespace, job.replicas)
     identity = {"name": job.name, "namespace": job.namespace}
     return {
         "apiVersion": "v1",
