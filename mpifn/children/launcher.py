@@ -62,8 +62,7 @@ def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
     metadata, spec = pod.pod_template(job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER))
     mounts = [
         {"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR},
-        *pod.ssh_mounts(job),
-        {"name": pod.CONFIG_VOLUME, "mountPath": api.CONFIG_DIR, "readOnly": True},
+        *pod.mpi_mounts(job),
     ]
     containers = [pod.hardened_container(c) for c in spec["containers"]]
     main = containers[0]
@@ -80,8 +79,7 @@ def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
     spec["volumes"] = [
         *spec.get("volumes", []),
         {"name": pod.MPI_VOLUME, "emptyDir": {}},
-        *pod.ssh_volumes(job),
-        {"name": pod.CONFIG_VOLUME, "configMap": {"name": naming.config_name(job.name), "defaultMode": 0o555}},
+        *pod.mpi_volumes(job),
     ]
     spec["restartPolicy"] = "Never"
     return {"metadata": metadata, "spec": spec}

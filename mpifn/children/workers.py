@@ -20,7 +20,7 @@ def worker_statefulset(job: MPIJob, replicas: int, settings: Settings, gang: Gan
     containers[0] = _sshd_container(containers[0], job, settings)
     spec["containers"] = containers
     spec["initContainers"] = [pod.hardened_container(c) for c in spec.get("initContainers", [])] or None
-    spec["volumes"] = [*spec.get("volumes", []), *pod.ssh_volumes(job)]
+    spec["volumes"] = [*spec.get("volumes", []), *pod.mpi_volumes(job)]
     spec["restartPolicy"] = "Always"
     if job.daemons:
         spec["affinity"] = _one_worker_per_node(spec.get("affinity"), labels)
@@ -57,7 +57,7 @@ def _sshd_container(container: JsonObject, job: MPIJob, settings: Settings) -> J
         "periodSeconds": 2,
         "failureThreshold": 3,
     }
-    result["volumeMounts"] = [*container.get("volumeMounts", []), *pod.ssh_mounts(job)]
+    result["volumeMounts"] = [*container.get("volumeMounts", []), *pod.mpi_mounts(job)]
     return result
 
 
