@@ -1,6 +1,5 @@
 """The launcher Job: an init step that asks the probe for the hostfile, then the user's mpirun."""
 
-import copy
 import json
 
 from mpifn import api, naming
@@ -41,7 +40,7 @@ def launcher_job(
     spec: JsonObject = {
         "backoffLimit": job.run_policy.backoff_limit,
         "suspend": suspend,
-        "template": copy.deepcopy(frozen_template)
+        "template": pod.json_copy(frozen_template)
         if frozen_template
         else join(_pod_template(job, settings), job, gang),
     }

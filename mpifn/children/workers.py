@@ -1,7 +1,5 @@
 """The worker StatefulSet: sshd in every pod, started by the mpibase worker entrypoint."""
 
-import copy
-
 from mpifn import api, naming
 from mpifn.children import pod
 from mpifn.children.pod import JsonObject
@@ -41,7 +39,7 @@ def worker_statefulset(job: MPIJob, replicas: int, settings: Settings, gang: Gan
 
 
 def _sshd_container(container: JsonObject, job: MPIJob, settings: Settings) -> JsonObject:
-    result = copy.deepcopy(container)
+    result = pod.json_copy(container)
     result["image"] = job.image or container.get("image") or settings.default_image
     if not job.worker_runs_own_sshd:
         result.pop("args", None)
@@ -62,7 +60,7 @@ def _sshd_container(container: JsonObject, job: MPIJob, settings: Settings) -> J
 
 
 def _one_worker_per_node(affinity: JsonObject | None, labels: dict[str, str]) -> JsonObject:
-    result = copy.deepcopy(affinity or {})
+    result = pod.json_copy(affinity or {})
     anti = result.setdefault("podAntiAffinity", {})
     required = anti.setdefault("requiredDuringSchedulingIgnoredDuringExecution", [])
     required.append({"labelSelector": {"matchLabels": dict(labels)}, "topologyKey": "kubernetes.io/hostname"})
