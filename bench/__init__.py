@@ -1,0 +1,1 @@
+"""Benchmarks for issue 6 (`make bench`); never part of the tests."""

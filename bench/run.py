@@ -1,0 +1,466 @@
+"""`make bench`: issue 6, each comparison measured side by side in one run.
+
+    python -m bench.run [--quick] [--only sync,cold,http,probe]
+
+Prints a table and writes bench-results/bench.json. Timings never decide a test;
+this script only reports them against the issue's targets."""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import http_client, jobs  # noqa: E402
+from mpifn import web  # noqa: E402
+from mpifn.endpoints import FUNCTIONS  # noqa: E402
+
+SYNC_SIZES = (1, 16, 256, 1024, 4096)
+HTTP_WORKERS = 64
+Row = dict[str, Any]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sync_call(body: bytes) -> bytes:
+    """What the sync function does with one request body: decode, decide, encode."""
+    reply = web.respond("sync", FUNCTIONS["sync"].handler, web.Call("POST", "/", {}, {}, body))
+    if reply.status != 200:
+        raise RuntimeError(f"sync answered {reply.status}: {reply.body[:200]!r}")
+    return reply.body
+
+
+def row(item: str, what: str, value: float, unit: str, target: str, ok: bool | None) -> Row:
+    return {"item": item, "measure": what, "value": value, "unit": unit, "target": target, "ok": ok}
+
+
+def function_command(target: str, source: Path, port: int) -> list[str]:
+    """The functions-framework command line the Dockerfiles run."""
+    cli = shutil.which("functions-framework")
+    prefix = [cli] if cli else [sys.executable, "-c", "from functions_framework._cli import _cli; _cli()"]
+    return [*prefix, "--target", target, "--source", str(source), "--host", "127.0.0.1", "--port", str(port)]
+
+
+class Server:
+    """A function server process; stopped (its whole process group) on exit."""
+
+    def __init__(self, target: str, source: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            function_command(target, source, self.port),
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def first_answer(self, body: bytes, deadline_seconds: float = 30.0) -> tuple[float, int, bytes]:
+        """Seconds from exec to the first complete answer to `body` (polling every 2 ms)."""
+        message = http_client.post_bytes("127.0.0.1", self.port, "/", body)
+        give_up = time.perf_counter() + deadline_seconds
+        while time.perf_counter() < give_up:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                status, answer = _exchange(self.port, message)
+            except (ConnectionRefusedError, ConnectionResetError):
+                time.sleep(0.002)
+                continue
+            return time.perf_counter() - self.started, status, answer
+        raise TimeoutError(f"no answer within {deadline_seconds}s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _exchange(port: int, message: bytes) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(message)
+        stream = connection.makefile("rb")
+        status = int(stream.readline().split()[1])
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return status, stream.read(length)
+
+
+def sync_server() -> Server:
+    return Server("sync", ROOT / "functions" / "sync" / "main.py")
+
+
+def bare_server(size: int, floor: bool = False) -> Server:
+    env = {"BENCH_BARE_BYTES": str(size), "BENCH_BARE_FLOOR": "1" if floor else "0"}
+    return Server("bare", ROOT / "bench" / "bare" / "main.py", env)
+
+
+def http_server(name: str, size: int) -> Server:
+    return sync_server() if name == "sync" else bare_server(size, floor=name == "floor")
+
+
+# ---------------------------------------------------------------- 1. sync in process
+
+
+def bench_sync(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    logging.getLogger("mpifn").setLevel(logging.WARNING)  # the per-request log line is item 3's business
+    budget = 0.3 if quick else 1.5
+    results: dict[str, Any] = {}
+    rows: list[Row] = []
+    for replicas in SYNC_SIZES:
+        body = jobs.steady_request_bytes(replicas)
+        answer = sync_call(body)
+        decoded_answer = json.loads(answer)
+
+        def floor(body: bytes = body, decoded_answer: Any = decoded_answer) -> None:
+            json.loads(body)
+            json.dumps(decoded_answer, sort_keys=True, separators=(",", ":")).encode()
+
+        for _ in range(5):  # warm caches of both
+            sync_call(body)
+            floor()
+        sync_times: list[float] = []
+        floor_times: list[float] = []
+        stop_at = time.perf_counter() + budget
+        while (time.perf_counter() < stop_at or len(sync_times) < 21) and len(sync_times) < 20000:
+            started = time.perf_counter()
+            sync_call(body)
+            middle = time.perf_counter()
+            floor()
+            sync_times.append(middle - started)
+            floor_times.append(time.perf_counter() - middle)
+        sync_median, floor_median = statistics.median(sync_times), statistics.median(floor_times)
+        results[str(replicas)] = {
+            "request_bytes": len(body),
+            "response_bytes": len(answer),
+            "sync_ms": sync_median * 1000,
+            "floor_ms": floor_median * 1000,
+            "ratio": sync_median / floor_median,
+            "calls": len(sync_times),
+        }
+        ratio = sync_median / floor_median
+        rows.append(
+            row(
+                "1 sync",
+                f"{replicas} workers: {sync_median * 1000:.2f} ms vs floor {floor_median * 1000:.2f} ms "
+                f"(req {len(body) / 1024:.0f} KB, resp {len(answer) / 1024:.0f} KB)",
+                ratio,
+                "x floor",
+                "<= 3",
+                ratio <= 3,
+            )
+        )
+    growth = results["4096"]["sync_ms"] / results["256"]["sync_ms"]
+    rows.append(row("1 sync", "time(4096) / time(256)", growth, "x", "<= 20", growth <= 20))
+    size = results["4096"]["response_bytes"] / 1000
+    rows.append(row("1 sync", "response at 4096 workers", size, "KB", "< 300", size < 300))
+    return rows, results
+
+
+# ---------------------------------------------------------------- 2. cold start
+
+
+def import_profile() -> dict[str, Any]:
+    """`python -X importtime` of the sync entry point: what it adds to functions-framework."""
+    code = (
+        "import functions_framework, importlib.util, sys; "
+        f"spec = importlib.util.spec_from_file_location('main', {str(ROOT / 'functions/sync/main.py')!r}); "
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")]
+    cumulative = {}
+    for parts in lines[1:]:
+        if len(parts) == 3:
+            cumulative[parts[2][1:].rstrip()] = int(parts[1])
+    top = {name: us for name, us in cumulative.items() if not name.startswith(" ")}
+    names = list(top)
+    after = names[names.index("functions_framework") + 1 :] if "functions_framework" in names else []
+    return {
+        "functions_framework_ms": top.get("functions_framework", 0) / 1000,
+        "mpifn_ms": sum(top[name] for name in after) / 1000,
+        "top_level_ms": {name: us / 1000 for name, us in sorted(top.items(), key=lambda kv: -kv[1])[:8]},
+    }
+
+
+def bench_cold(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    body = jobs.steady_request_bytes(HTTP_WORKERS)
+    expected = sync_call(body)
+    rounds = 3 if quick else 9
+    times: dict[str, list[float]] = {"sync": [], "bare": []}
+    for round_number in range(rounds + 1):
+        for name in ("sync", "bare"):
+            with sync_server() if name == "sync" else bare_server(len(expected)) as server:
+                seconds, status, answer = server.first_answer(body)
+            if status != 200 or len(answer) != len(expected):
+                raise RuntimeError(f"cold start of {name}: status {status}, {len(answer)} bytes")
+            if round_number:  # round 0 warms the page cache
+                times[name].append(seconds)
+    sync_ms, bare_ms = statistics.median(times["sync"]) * 1000, statistics.median(times["bare"]) * 1000
+    ratio = sync_ms / bare_ms
+    imports = import_profile()
+    rows = [
+        row(
+            "2 cold start",
+            f"exec -> first 200: sync {sync_ms:.0f} ms vs bare {bare_ms:.0f} ms (median of {rounds})",
+            ratio,
+            "x bare",
+            "<= 1.15",
+            ratio <= 1.15,
+        ),
+        row("2 cold start", "imports beyond functions_framework (-X importtime)", imports["mpifn_ms"], "ms", "", None),
+    ]
+    result = {
+        "request_bytes": len(body),
+        "response_bytes": len(expected),
+        "sync_ms": sync_ms,
+        "bare_ms": bare_ms,
+        "ratio": ratio,
+        "sync_all_ms": [t * 1000 for t in times["sync"]],
+        "bare_all_ms": [t * 1000 for t in times["bare"]],
+        "imports": imports,
+    }
+    return rows, result
+
+
+# ---------------------------------------------------------------- 3. HTTP throughput
+
+
+def bench_http(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    body = jobs.steady_request_bytes(HTTP_WORKERS)
+    expected = sync_call(body)
+    seconds = 1.5 if quick else 5.0
+    results: dict[str, Any] = {}
+    for name in ("sync", "bare", "floor"):
+        with http_server(name, len(expected)) as server:
+            server.first_answer(body)
+            http_client.load("127.0.0.1", server.port, "/", body, 4, 0.5)  # warm-up
+            for clients in (1, 16):
+                got = http_client.load("127.0.0.1", server.port, "/", body, clients, seconds)
+                latencies = sorted(got.latencies)
+                results[f"{name}/{clients}"] = {
+                    "requests": got.requests,
+                    "errors": got.errors,
+                    "rps": got.requests / got.seconds,
+                    "p50_ms": latencies[len(latencies) // 2] * 1000,
+                    "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+                }
+    rows = []
+    for clients in (1, 16):
+        floor = results[f"floor/{clients}"]["rps"] / results[f"bare/{clients}"]["rps"]
+        rows.append(
+            row(
+                "3 http",
+                f"{clients} client(s): bare + JSON floor only (decode request, encode response): "
+                f"{results[f'floor/{clients}']['rps']:.0f} req/s",
+                floor,
+                "x bare",
+                "(best any JSON fn)",
+                None,
+            )
+        )
+        mine, base = results[f"sync/{clients}"], results[f"bare/{clients}"]
+        ratio = mine["rps"] / base["rps"]
+        rows.append(
+            row(
+                "3 http",
+                f"{clients} client(s), {HTTP_WORKERS} workers: sync {mine['rps']:.0f} req/s "
+                f"p50 {mine['p50_ms']:.1f} p99 {mine['p99_ms']:.1f} ms, {mine['errors']} errors; "
+                f"bare {base['rps']:.0f} req/s p50 {base['p50_ms']:.1f} p99 {base['p99_ms']:.1f} ms",
+                ratio,
+                "x bare",
+                ">= 0.6, 0 errors",
+                ratio >= 0.6 and mine["errors"] == 0 and base["errors"] == 0,
+            )
+        )
+    results["request_bytes"], results["response_bytes"] = len(body), len(expected)
+    return rows, results
+
+
+# ---------------------------------------------------------------- 4. probe at scale
+
+
+class Listeners:
+    def __init__(self, workers: int, silent_every: int) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-m", "bench.ssh_listeners", "--workers", str(workers), "--port", str(self.port)]
+        command += ["--silent-every", str(silent_every)]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            self.close()
+            raise RuntimeError("the fake sshd listeners did not start")
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def probe_once(workers: int, port: int, timeout: float) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.probe_child", str(workers), str(port), str(timeout)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return dict(json.loads(done.stdout))
+
+
+def probe_median(workers: int, port: int, timeout: float, rounds: int) -> dict[str, Any]:
+    runs = [probe_once(workers, port, timeout) for _ in range(rounds)]
+    middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    return {**middle, "all_seconds": [run["seconds"] for run in runs], "rounds": rounds}
+
+
+def bench_probe(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    rounds = 3 if quick else 5
+    answering, partly_silent = Listeners(4096, 0), None
+    try:
+        partly_silent = Listeners(1024, 10)
+        silent = probe_median(1024, partly_silent.port, 1.0, rounds)
+        scale = {n: probe_median(n, answering.port, 5.0, rounds) for n in (256, 1024, 4096)}
+    finally:
+        answering.close()
+        if partly_silent:
+            partly_silent.close()
+    silent_expected = len(range(0, 1024, 10))
+    rows = [
+        row(
+            "4 probe",
+            f"1024 workers, {silent['unreachable']} never answer, 1 s timeout "
+            f"({silent['reachable']} reachable, peak RSS {silent['peak_rss_mb']:.0f} MB)",
+            silent["seconds"],
+            "s",
+            "<= 1.5",
+            silent["seconds"] <= 1.5
+            and silent["reachable"] == 1024 - silent_expected
+            and silent["unreachable"] == {"timeout": silent_expected},
+        ),
+        row(
+            "4 probe",
+            f"4096 workers all answering ({scale[4096]['reachable']} reachable, "
+            f"peak RSS {scale[4096]['peak_rss_mb']:.0f} MB)",
+            scale[4096]["seconds"],
+            "s",
+            "<= 1.0",
+            scale[4096]["seconds"] <= 1.0 and scale[4096]["reachable"] == 4096,
+        ),
+    ]
+    for small, large in ((256, 1024), (1024, 4096)):
+        growth = scale[large]["seconds"] / scale[small]["seconds"]
+        rows.append(
+            row(
+                "4 probe",
+                f"time({large}) / time({small}): {scale[large]['seconds'] * 1000:.0f} ms / "
+                f"{scale[small]['seconds'] * 1000:.0f} ms",
+                growth,
+                "x",
+                f"<= {large // small} (linear)",
+                growth <= large / small,
+            )
+        )
+    return rows, {"silent_1024": silent, "answering": {str(n): result for n, result in scale.items()}}
+
+
+# ---------------------------------------------------------------- main
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "kernel": platform.release()}
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"{'item':<13} {'value':>9} {'unit':<7} {'target':<18} {'ok':<4} measure")
+    for entry in rows:
+        ok = "-" if entry["ok"] is None else "yes" if entry["ok"] else "NO"
+        print(
+            f"{entry['item']:<13} {entry['value']:>9.2f} {entry['unit']:<7} {entry['target']:<18} {ok:<4} "
+            f"{entry['measure']}"
+        )
+
+
+BENCHES = {"sync": bench_sync, "cold": bench_cold, "http": bench_http, "probe": bench_probe}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs")
+    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of " + ",".join(BENCHES))
+    parser.add_argument("--output", default=str(ROOT / "bench-results" / "bench.json"))
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for name in args.only.split(","):
+        found, detail = BENCHES[name](args.quick)
+        rows += found
+        report[name] = detail
+    report["rows"] = rows
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    info = report["machine"]
+    print(f"machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}")
+    print_table(rows)
+    print(f"written: {output}")
+    return 0 if all(entry["ok"] is not False for entry in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
