@@ -51,6 +51,9 @@ e2e-k8s: install
 	bash scripts/build-tools.sh
 	$(PYTEST) tests/e2e_k8s
 
+bench: install
+	$(PYTHON) -m bench.run
+
 render: install
 	$(PYTHON) -m mpifn render examples/hello.yaml
 
