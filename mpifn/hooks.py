@@ -15,7 +15,7 @@ from mpifn.children.workers import worker_statefulset
 from mpifn.errors import InvalidSpec, RequestError
 from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
-from mpifn.observed import Observed, desired_form, observed_children
+from mpifn.observed import Observed, desired_form, object_problems, observed_children
 from mpifn.settings import Settings
 from mpifn.spec import parse_job
 from mpifn.status import invalid_spec_status, job_status
@@ -125,4 +125,7 @@ def _read(request: Any) -> tuple[JsonObject, Observed]:
     metadata = parent.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
         raise RequestError("parent.metadata.name: required")
+    problems = object_problems(parent, "parent")
+    if problems:
+        raise RequestError("; ".join(problems))
     return parent, observed_children(request.get("children"))

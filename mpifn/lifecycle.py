@@ -1,6 +1,7 @@
 """Where a job is in its life, decided from the spec, the observed children and the
 previous status: what should run now, and what the status says about it."""
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -155,7 +156,9 @@ def _outcome(
 
 
 def _seconds_left(since: str, seconds: int, now: datetime) -> int:
-    return int((parse_timestamp(since) + timedelta(seconds=seconds) - now).total_seconds())
+    # Rounded up: timestamps keep whole seconds, so a job started at 12:00:00.9 has its
+    # start written as 12:00:00 and must not look past a 1 s deadline on its first sync.
+    return math.ceil((parse_timestamp(since) + timedelta(seconds=seconds) - now).total_seconds())
 
 
 def _progress(job: MPIJob, launcher: Launcher, workers: Workers) -> tuple[str, str, str]:

@@ -1,6 +1,7 @@
 """The children Metacontroller observed, from either hook request version."""
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +48,55 @@ def observed_children(children: Any) -> Observed:
         if not isinstance(objects, dict):
             raise RequestError(f"children[{rule!r}]: must be an object keyed by child name")
         for key, child in objects.items():
-            name = child.get("metadata", {}).get("name") if isinstance(child, dict) else None
-            if not isinstance(name, str):
+            metadata = child.get("metadata") if isinstance(child, dict) else None
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            if not isinstance(name, str) or not isinstance(child.get("kind", ""), str):
                 raise RequestError(f"children[{rule!r}][{key!r}]: must be an object with metadata.name")
+            found_problems = object_problems(child, f"children[{rule!r}][{key!r}]")
+            if found_problems:
+                raise RequestError("; ".join(found_problems))
             found[(child.get("kind") or rule.split(".", 1)[0], name)] = child
     return Observed(found)
+
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_STATUS_COUNTS = ("replicas", "readyReplicas", "active", "ready", "succeeded", "failed")
+_STATUS_TEXTS = ("phase", "reason", "message")
+
+
+def object_problems(obj: JsonObject, where: str) -> list[str]:
+    """What the API server guarantees about an object's metadata and status and the hooks
+    rely on; anything else is a request that cannot have come from it (HTTP 400)."""
+    problems = []
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        return [f"{where}.metadata: must be an object"]
+    for field, kind in (("namespace", str), ("generation", int), ("annotations", dict), ("labels", dict)):
+        value = metadata.get(field)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            problems.append(f"{where}.metadata.{field}: must be a {kind.__name__}")
+    applied = (metadata.get("annotations") or {}) if isinstance(metadata.get("annotations"), dict) else {}
+    if not isinstance(applied.get(api.LAST_APPLIED_ANNOTATION, ""), str):
+        problems.append(f"{where}.metadata.annotations[{api.LAST_APPLIED_ANNOTATION}]: must be a string")
+    status = obj.get("status")
+    if status is None:
+        return problems
+    if not isinstance(status, dict):
+        return [*problems, f"{where}.status: must be an object"]
+    for field, value in status.items():
+        if value is None:
+            continue
+        if field in _STATUS_COUNTS and (not isinstance(value, int) or isinstance(value, bool)):
+            problems.append(f"{where}.status.{field}: must be an integer")
+        elif field in _STATUS_TEXTS and not isinstance(value, str):
+            problems.append(f"{where}.status.{field}: must be a string")
+        elif field in ("startTime", "completionTime") and not (isinstance(value, str) and _TIMESTAMP.match(value)):
+            problems.append(f"{where}.status.{field}: must be a time such as 2026-01-31T12:00:00Z")
+        elif field in ("workers", "launcher") and not isinstance(value, dict):
+            problems.append(f"{where}.status.{field}: must be an object")
+        elif field == "conditions" and not (isinstance(value, list) and all(isinstance(c, dict) for c in value)):
+            problems.append(f"{where}.status.conditions: must be a list of objects")
+    return problems
 
 
 def desired_form(child: JsonObject) -> JsonObject:

@@ -78,7 +78,9 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
             found.append(
                 f"probe.minReplicas: must be at most probe.replicas ({body['replicas']}), got {body['minReplicas']}"
             )
-        if body.get("timeoutSeconds", 0) > settings.max_probe_timeout_seconds:
+        if body.get("timeoutSeconds", 1) != body.get("timeoutSeconds", 1):  # NaN passes every schema bound
+            found.append("probe.timeoutSeconds: must be a number, got NaN")
+        elif body.get("timeoutSeconds", 0) > settings.max_probe_timeout_seconds:
             found.append(
                 f"probe.timeoutSeconds: must be at most {settings.max_probe_timeout_seconds}, "
                 f"got {body['timeoutSeconds']}"
@@ -93,7 +95,8 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
         slots=body.get("slots", 1),
         ssh_port=body.get("sshPort", 2222),
         mpi_implementation=body.get("mpiImplementation", "OpenMPI"),
-        timeout_seconds=float(body.get("timeoutSeconds", 5)),
+        # The default never exceeds the operator's limit (MPIFN_MAX_PROBE_TIMEOUT_SECONDS).
+        timeout_seconds=float(body.get("timeoutSeconds", min(5, settings.max_probe_timeout_seconds))),
     )
 
 

@@ -109,6 +109,8 @@ def _templates(spec: JsonObject, problems: list[str]) -> tuple[JsonObject, JsonO
             )
         elif not _has_containers(template):
             found.append(f"{where}.spec.containers: must be a non-empty list of containers")
+        else:
+            found += schema_problems(_template_validator(), template, where)
     problems.extend(dict.fromkeys(found))
     return templates["launcher"] or {}, templates["worker"] or {}
 
@@ -122,3 +124,44 @@ def _has_containers(template: Any) -> bool:
 @lru_cache(maxsize=1)
 def _validator() -> Validator:
     return validator(schema.SPEC)
+
+
+_OBJECTS: JsonObject = {"type": "array", "items": {"type": "object"}}
+_CONTAINER_SHAPE: JsonObject = {
+    "type": "object",
+    "properties": {
+        **{field: _OBJECTS for field in ("env", "ports", "volumeMounts")},
+        "securityContext": {"type": "object"},
+    },
+}
+# The parts of a pod template the builders read, by type: a template that breaks them is
+# an InvalidSpec naming the field, never a crash (the CRD keeps templates free-form).
+TEMPLATE_SHAPE: JsonObject = {
+    "type": "object",
+    "properties": {
+        "metadata": {"type": "object", "properties": {"labels": {"type": "object"}}},
+        "spec": {
+            "type": "object",
+            "properties": {
+                "containers": {"type": "array", "items": _CONTAINER_SHAPE},
+                "initContainers": {"type": "array", "items": _CONTAINER_SHAPE},
+                "volumes": _OBJECTS,
+                "securityContext": {"type": "object"},
+                "affinity": {
+                    "type": "object",
+                    "properties": {
+                        "podAntiAffinity": {
+                            "type": "object",
+                            "properties": {"requiredDuringSchedulingIgnoredDuringExecution": {"type": "array"}},
+                        }
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def _template_validator() -> Validator:
+    return validator(TEMPLATE_SHAPE)

@@ -1,0 +1,156 @@
+"""Issue 7 items the property tests do not cover: the private key on error paths, user
+templates that break Pod Security, and the opt-in auth wiring in the shipped manifests."""
+
+import base64
+import json
+import logging
+
+import requests
+import yaml
+
+from mpifn import hooks, web
+from tests.conftest import ROOT, load_yaml
+from tests.support.metacontroller import as_observed, hook_request
+from tests.support.pod_security import pod_templates_of, restricted_problems
+
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAMPIFNSECRETBODY\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+SECRET_PART = "MPIFNSECRETBODY"
+
+
+def _with_key(parent):
+    first = hooks.sync(hook_request(parent))
+    for child in first["children"]:
+        if child["kind"] == "Secret":
+            child["data"]["ssh-privatekey"] = base64.b64encode(PEM.encode()).decode()
+    return {**parent, "status": first["status"]}, as_observed(first["children"])
+
+
+def test_a_handler_that_raises_with_the_key_answers_500_without_it(caplog):
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("mpifn")
+    logger.addHandler(handler)
+
+    def leaky(_payload, _query):
+        raise RuntimeError(f"could not parse {PEM}")
+
+    try:
+        reply = web.respond("sync", leaky, web.Call("POST", "/", {}, {}, b"{}"))
+    finally:
+        logger.removeHandler(handler)
+    assert reply.status == 500
+    assert json.loads(reply.body) == {
+        "error": "sync: internal error (RuntimeError); nothing was changed",
+        "status": 500,
+    }
+    assert lines and all(SECRET_PART not in line for line in lines)
+    assert all(SECRET_PART not in record.getMessage() for record in caplog.records)
+
+
+def test_the_key_stays_out_of_real_server_logs_and_errors(server, hello):
+    parent, observed = _with_key(hello)
+    broken = json.loads(json.dumps(parent))
+    broken["spec"]["replicas"] = "many"
+    bad_children = json.loads(json.dumps(hook_request(parent, observed)))
+    bad_children["children"]["ConfigMap.v1"]["default/hello-config"]["metadata"] = "oops"
+    answers = [
+        requests.post(server.url("sync"), json=hook_request(parent, observed), timeout=10),
+        requests.post(server.url("sync"), json=hook_request(broken, observed), timeout=10),
+        requests.post(server.url("finalize"), json=hook_request(broken, observed, finalizing=True), timeout=10),
+        requests.post(server.url("sync"), json=bad_children, timeout=10),
+        requests.post(server.url("sync"), data=json.dumps(hook_request(parent, observed))[:-40], timeout=10),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 400, 400]
+    assert answers[1].json()["status"]["reason"] == "InvalidSpec"
+    for answer in answers[1:]:
+        body = answer.json()
+        assert SECRET_PART not in json.dumps(body.get("error", "")) + json.dumps(body.get("status", ""))
+    log = server.log.read_text()
+    assert '"function": "sync"' in log
+    assert SECRET_PART not in log
+    assert base64.b64encode(PEM.encode()).decode() not in log
+
+
+def test_user_violations_are_kept_for_admission_to_reject():
+    parent = load_yaml(ROOT / "tests" / "fixtures" / "seed-daemons.yaml")
+    container = parent["spec"]["template"]["spec"]["containers"][0]
+    container["securityContext"] = {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}
+    templates = pod_templates_of(hooks.sync(hook_request(parent))["children"])
+    assert sorted(templates) == ["Job/test-mpi-launcher", "StatefulSet/test-mpi-worker"]
+    for where, template in templates.items():
+        spec = template["spec"]
+        assert {"name": "mount-data", "hostPath": {"path": "/etc", "type": "Directory"}} in spec["volumes"], where
+        assert restricted_problems(spec, template["metadata"]) == [
+            "spec.containers[0](test-mpi).securityContext.capabilities.add: only NET_BIND_SERVICE, got ['SYS_ADMIN']",
+            "spec.containers[0](test-mpi).securityContext.privileged: must be unset or false",
+            "spec.volumes[0](mount-data): volume type hostPath is not allowed",
+        ], where
+        # what the user left unset still gets the restricted defaults
+        assert spec["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["SYS_ADMIN"]}
+        assert spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_restricted_check_catches_each_rule():
+    good = {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "a", "securityContext": {"allowPrivilegeEscalation": False,
+                                                          "capabilities": {"drop": ["ALL"]}}}],
+    }  # fmt: skip
+    assert restricted_problems(good) == []
+    cases = {
+        "hostNetwork": lambda s: s.update(hostNetwork=True),
+        "hostPID": lambda s: s.update(hostPID=True),
+        "runAsUser: must not be 0": lambda s: s["securityContext"].update(runAsUser=0),
+        "seccompProfile": lambda s: s["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+        "hostPort": lambda s: s["containers"][0].update(ports=[{"containerPort": 80, "hostPort": 80}]),
+        "allowPrivilegeEscalation": lambda s: s["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+        "drop: must include ALL": lambda s: s["containers"][0]["securityContext"].pop("capabilities"),
+        "runAsNonRoot": lambda s: s["containers"][0]["securityContext"].update(runAsNonRoot=False),
+        "volume type hostPath": lambda s: s.update(volumes=[{"name": "h", "hostPath": {"path": "/"}}]),
+    }
+    for expected, breaks in cases.items():
+        spec = json.loads(json.dumps(good))
+        breaks(spec)
+        found = restricted_problems(spec)
+        assert any(expected in problem for problem in found), (expected, found)
+
+
+def test_the_auth_variants_wire_the_token_into_sync_and_finalize_only():
+    plain = yaml.safe_load((ROOT / "stack.yml").read_text())
+    guarded = yaml.safe_load((ROOT / "stack.auth.yml").read_text())
+    token_file = "/var/openfaas/secrets/mpifn-auth-token"
+    for name in ("sync", "finalize", "probe"):
+        expected = {**plain["functions"][name]}
+        if name == "probe":  # the launcher init step sends no token
+            expected["environment"] = {**expected["environment"], "MPIFN_AUTH_TOKEN_FILE": ""}
+        else:
+            expected["environment"] = {**expected["environment"], "MPIFN_AUTH_TOKEN_FILE": token_file}
+            expected["secrets"] = ["mpifn-auth-token"]
+        assert guarded["functions"][name] == expected, name
+    for key in ("version", "provider", "configuration"):
+        assert guarded[key] == plain[key]
+
+    openfaas = (ROOT / "deploy" / "auth" / "openfaas" / "kustomization.yaml").read_text()
+    assert "../../../metacontroller" in openfaas
+    assert openfaas.count("{secretRef: {name: mpifn-auth-token, namespace: openfaas-fn, key: mpifn-auth-token}}") == 2
+    knative = (ROOT / "deploy" / "auth" / "knative" / "kustomization.yaml").read_text()
+    assert knative.count("{secretRef: {name: mpifn-auth, namespace: mpifn, key: token}}") == 2
+    assert "{name: MPIFN_AUTH_TOKEN_FILE, value: /var/run/secrets/mpifn/token}" in knative
+    assert 'name: "sync|finalize"' in knative
+
+
+def test_the_token_file_of_the_manifests_is_what_the_server_reads(start_server, tmp_path, hello):
+    secrets = tmp_path / "var" / "openfaas" / "secrets"
+    secrets.mkdir(parents=True)
+    (secrets / "mpifn-auth-token").write_text("t0ken\n")  # faas-cli secret create may keep a newline
+    with start_server({"MPIFN_AUTH_TOKEN_FILE": str(secrets / "mpifn-auth-token")}) as guarded:
+        ok = requests.post(guarded.url("finalize"), json=hook_request(hello, finalizing=True), timeout=10,
+                           headers={"Authorization": "Bearer t0ken"})  # fmt: skip
+        denied = requests.post(guarded.url("probe"), json={"namespace": "default", "name": "hello", "replicas": 1},
+                               timeout=10)  # fmt: skip
+    assert (ok.status_code, denied.status_code) == (200, 401)
+    assert denied.json()["error"] == "missing or wrong bearer token in the Authorization header"
