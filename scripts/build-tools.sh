@@ -30,7 +30,7 @@ BUILD_ROOT="$ROOT/_build"
 mkdir -p "$ROOT" "$BUILD_ROOT"
 
 export CGO_ENABLED=0
-export GOFLAGS="-mod=mod"
+export GOFLAGS="-mod=mod -buildvcs=false"
 GO_BUILD=(go build -trimpath "-ldflags=-s -w")
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
