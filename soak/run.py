@@ -9,6 +9,7 @@ the warm-up (the first fifth of the run, at least 5 s). Prints the figures.
     python soak/run.py            # or: make soak; MPIFN_SOAK_SECONDS=600 for longer
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mpifn import hooks  # noqa: E402
-from tests.support.listeners import SSH_BANNER, listening  # noqa: E402
+from tests.support.listeners import SSH_BANNER  # noqa: E402
 from tests.support.metacontroller import as_observed, hook_request  # noqa: E402
 
 SECONDS = float(os.environ.get("MPIFN_SOAK_SECONDS", "60"))
@@ -39,6 +40,34 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class BannerServer:
+    """A fake sshd that greets and closes every connection (the test listener keeps each
+    client socket open, which runs out of descriptors under a long soak)."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.socket = socket.create_server((address, port), backlog=512)
+        self.socket.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                client, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with client, contextlib.suppress(OSError):
+                client.sendall(SSH_BANNER)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.socket.close()
 
 
 def rss_kib(pid: int) -> int:
@@ -104,9 +133,13 @@ def main() -> int:
         else:
             print("soak: server did not start")
             return 1
-        workers = [(f"127.0.33.{i}", ssh_port, SSH_BANNER) for i in range(WORKERS - 1)]  # the last one is refused
-        with listening(*workers):
+        # the last worker has no listener: its connection is refused
+        fake = [BannerServer(f"127.0.33.{i}", ssh_port) for i in range(WORKERS - 1)]
+        try:
             return drive(base, server.pid, bodies(ssh_port))
+        finally:
+            for listener in fake:
+                listener.close()
     finally:
         server.terminate()
         try:
