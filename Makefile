@@ -54,6 +54,12 @@ e2e-k8s: install
 bench: install
 	$(PYTHON) -m bench.run
 
+fuzz: install
+	MPIFN_FUZZ_EXAMPLES=$${MPIFN_FUZZ_EXAMPLES:-50000} $(PYTEST) tests/test_properties.py -p no:cacheprovider
+
+soak: install
+	$(PYTHON) soak/run.py
+
 render: install
 	$(PYTHON) -m mpifn render examples/hello.yaml
 

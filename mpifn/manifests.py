@@ -65,8 +65,8 @@ def foreign_crd(group: str, version: str, short_names: list[str]) -> dict[str, A
 def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
     """Every generated file under metacontroller/, by path."""
     return {
-        Path("metacontroller/crd.yaml"): [mpijob_crd()],
-        Path("metacontroller/compositecontroller.yaml"): [
+        Path("metacontroller/base/crd.yaml"): [mpijob_crd()],
+        Path("metacontroller/base/compositecontroller.yaml"): [
             composite_controller("mpifn-mpijob", api.API_VERSION, api.PLURAL)
         ],
         Path("metacontroller/kubeflow/mpijob.yaml"): [

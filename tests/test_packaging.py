@@ -30,7 +30,7 @@ def test_every_crd_is_valid_and_every_api_has_a_controller():
 
 
 def test_crd_is_a_valid_structural_crd_with_status_and_columns():
-    crd = yaml.safe_load((ROOT / "metacontroller" / "crd.yaml").read_text())
+    crd = yaml.safe_load((ROOT / "metacontroller" / "base" / "crd.yaml").read_text())
     kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
@@ -40,7 +40,7 @@ def test_crd_is_a_valid_structural_crd_with_status_and_columns():
 
 
 def test_controller_hooks_use_v2_and_the_gateway():
-    controller = yaml.safe_load((ROOT / "metacontroller" / "compositecontroller.yaml").read_text())
+    controller = yaml.safe_load((ROOT / "metacontroller" / "base" / "compositecontroller.yaml").read_text())
     hooks = controller["spec"]["hooks"]
     for name in ("sync", "finalize"):
         assert hooks[name]["version"] == "v2"

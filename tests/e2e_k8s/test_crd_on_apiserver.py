@@ -15,7 +15,7 @@ from .cluster import REPO_ROOT
 
 pytestmark = pytest.mark.e2e_k8s
 
-CRD_FILE = REPO_ROOT / "metacontroller" / "crd.yaml"
+CRD_FILE = REPO_ROOT / "metacontroller" / "base" / "crd.yaml"
 EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
 
 
