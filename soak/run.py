@@ -9,11 +9,8 @@ the warm-up (the first fifth of the run, at least 5 s). Prints the figures.
     python soak/run.py            # or: make soak; MPIFN_SOAK_SECONDS=600 for longer
 """
 
-import contextlib
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,47 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mpifn import hooks  # noqa: E402
-from tests.support.listeners import SSH_BANNER  # noqa: E402
+from tests.support.listeners import SSH_BANNER, listening  # noqa: E402
 from tests.support.metacontroller import as_observed, hook_request  # noqa: E402
+from tests.support.server import free_port, serve  # noqa: E402
 
 SECONDS = float(os.environ.get("MPIFN_SOAK_SECONDS", "60"))
 CLIENTS = int(os.environ.get("MPIFN_SOAK_CLIENTS", "8"))
 MAX_RSS_GROWTH = 0.10
 WORKERS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class BannerServer:
-    """A fake sshd that greets and closes every connection (the test listener keeps each
-    client socket open, which runs out of descriptors under a long soak)."""
-
-    def __init__(self, address: str, port: int) -> None:
-        self.socket = socket.create_server((address, port), backlog=512)
-        self.socket.settimeout(0.2)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                client, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with client, contextlib.suppress(OSError):
-                client.sendall(SSH_BANNER)
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
-        self.socket.close()
 
 
 def rss_kib(pid: int) -> int:
@@ -110,43 +74,16 @@ def bodies(ssh_port: int) -> list[tuple[str, str, bytes]]:
 
 
 def main() -> int:
-    port = free_port()
     ssh_port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="mpifn-soak-")) / "server.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPIFN_WORKER_HOST_TEMPLATE": "127.0.33.{index}"}
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mpifn.serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    env = {"MPIFN_WORKER_HOST_TEMPLATE": "127.0.33.{index}"}
+    # the last worker has no listener: its connection is refused
+    fake_workers = [(f"127.0.33.{i}", ssh_port, SSH_BANNER) for i in range(WORKERS - 1)]
     try:
-        for _ in range(300):
-            if server.poll() is not None:
-                print(f"soak: server exited: {log.read_text()}")
-                return 1
-            try:
-                if requests.get(f"{base}/_/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            print("soak: server did not start")
-            return 1
-        # the last worker has no listener: its connection is refused
-        fake = [BannerServer(f"127.0.33.{i}", ssh_port) for i in range(WORKERS - 1)]
-        try:
-            return drive(base, server.pid, bodies(ssh_port))
-        finally:
-            for listener in fake:
-                listener.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        with serve(Path(tempfile.mkdtemp(prefix="mpifn-soak-")), env) as server, listening(*fake_workers):
+            return drive(server.base_url, server.pid, bodies(ssh_port))
+    except RuntimeError as error:
+        print(f"soak: {error}")
+        return 1
 
 
 def drive(base: str, pid: int, calls: list[tuple[str, str, bytes]]) -> int:

@@ -7,10 +7,11 @@ import sys
 import requests
 import yaml
 
-from tests.conftest import EXAMPLES, ROOT, free_port
+from tests.conftest import EXAMPLES, ROOT
 from tests.support.kubernetes import validate_strict
 from tests.support.listeners import SSH_BANNER, listening
 from tests.support.metacontroller import hook_request
+from tests.support.server import free_port
 
 
 def test_health_and_ready_paths(server):

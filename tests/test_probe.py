@@ -7,8 +7,8 @@ import pytest
 from mpifn.errors import RequestError
 from mpifn.probe import parse_probe_request, probe, report_json, report_text
 from mpifn.settings import Settings
-from tests.conftest import free_port
 from tests.support.listeners import HTTP_BANNER, SSH_BANNER, listening
+from tests.support.server import free_port
 
 # Worker i of the job lives on 127.0.40.i: real addresses, no name service involved.
 TEMPLATE = "127.0.40.{index}"

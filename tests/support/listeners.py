@@ -1,5 +1,6 @@
 """Fake workers on loopback: an sshd-like banner, a non-SSH service, a silent listener."""
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,10 +11,11 @@ HTTP_BANNER = b"HTTP/1.1 400 Bad Request\r\n\r\n"
 
 
 class Listener:
-    """Accepts on (address, port) and greets each client with `greeting` (None: says nothing)."""
+    """Accepts on (address, port), greets each client with `greeting` and hangs up;
+    with greeting None it holds every connection open and says nothing."""
 
     def __init__(self, address: str, port: int, greeting: bytes | None) -> None:
-        self.socket = socket.create_server((address, port), reuse_port=False)
+        self.socket = socket.create_server((address, port), backlog=512)
         self.socket.settimeout(0.2)
         self.greeting = greeting
         self.clients: list[socket.socket] = []
@@ -29,9 +31,11 @@ class Listener:
                 continue
             except OSError:
                 return
-            if self.greeting is not None:
+            if self.greeting is None:
+                self.clients.append(client)  # held open, never answered
+                continue
+            with client, contextlib.suppress(OSError):
                 client.sendall(self.greeting)
-            self.clients.append(client)
 
     def close(self) -> None:
         self.stopping.set()
