@@ -104,7 +104,7 @@ def _dispatch(function: str, handler: Handler, call: Call, accepts_get: bool, jo
         )
     else:
         try:
-            payload = json.loads(call.body)
+            payload = json.loads(call.body, parse_constant=_not_json)
         except ValueError as error:
             return error_reply(400, f"request body: not JSON ({error})")
     job.update(_identity(payload))
@@ -116,6 +116,10 @@ def _dispatch(function: str, handler: Handler, call: Call, accepts_get: bool, jo
         # Only the type: a message could quote request content, such as a private key.
         _log.error(json.dumps({"function": function, "exception": type(error).__name__}))
         return error_reply(500, f"{function}: internal error ({type(error).__name__}); nothing was changed")
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _identity(payload: Any) -> dict[str, str]:

@@ -151,3 +151,8 @@ def test_render_names_a_missing_file():
     )
     assert result.returncode == 2
     assert "mpifn render: nope.yaml:" in result.stderr
+
+
+def test_nan_and_infinity_are_not_json(server):
+    response = requests.post(server.url("probe"), data=b'{"namespace": "a", "name": "b", "replicas": NaN}', timeout=5)
+    assert (response.status_code, response.json()["error"]) == (400, "request body: not JSON (NaN is not a JSON value)")
