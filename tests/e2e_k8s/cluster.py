@@ -9,8 +9,10 @@ Components (binaries built by scripts/build-tools.sh into the tool cache):
   Job, StatefulSet, ... controllers),
 - kube-scheduler,
 - kwok, which plays the kubelet of fake nodes and moves pods through the
-  stages in ``kwok-stages/``,
-- optionally Metacontroller (see :class:`Metacontroller`).
+  stages in ``kwok-stages/``.
+
+Metacontroller itself cannot be built here (the Go module proxy refuses its
+module); ``hookdriver.py`` stands in for its CompositeController loop.
 
 Everything listens on 127.0.0.1 on free ports, lives in one temporary folder
 and is stopped (and the folder removed) by :meth:`Cluster.stop`, which is
@@ -315,7 +317,7 @@ class Cluster:
         self.kubeconfig: Path | None = None
         self.node_names: list[str] = []
         self.timings: dict[str, float] = {}
-        self.extra: list[Process] = []  # started later against this cluster (metacontroller, ...)
+        self.extra: list[Process] = []  # started later against this cluster
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -696,76 +698,6 @@ def _run(argv: list[str], what: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# Metacontroller
-
-
-class Metacontroller:
-    """Metacontroller v4 run as a local process against a :class:`Cluster`.
-
-    Installs the CRDs shipped with the built version (cached next to the
-    binary by scripts/build-tools.sh), then starts it with the cluster's
-    kubeconfig and waits for its /readyz.
-    """
-
-    def __init__(self, cluster: Cluster, discovery_interval: str = "2s", log_level: str = "4"):
-        self.cluster = cluster
-        self.discovery_interval = discovery_interval
-        self.log_level = log_level
-        self.proc: Process | None = None
-
-    def crd_files(self) -> list[Path]:
-        binary = tool_binary("metacontroller")
-        manifests = binary.parent.parent / "manifests"
-        if not manifests.is_dir():
-            raise ComponentError(f"metacontroller: no manifests/ next to {binary} (rerun scripts/build-tools.sh)")
-        files = sorted(
-            p for p in manifests.rglob("*.yaml") if "kind: CustomResourceDefinition" in p.read_text(errors="replace")
-        )
-        # prefer the production CRDs when the tree holds several variants
-        prod = [p for p in files if "production" in p.parts]
-        files = prod or files
-        if not files:
-            raise ComponentError(f"metacontroller: no CustomResourceDefinition in {manifests}")
-        return files
-
-    def start(self) -> Metacontroller:
-        binary = tool_binary("metacontroller")
-        names: list[str] = []
-        for path in self.crd_files():
-            out = self.cluster.apply_text(path.read_text(), server_side=True)
-            items = out.get("items", [out]) if isinstance(out, dict) else []
-            names += [i["metadata"]["name"] for i in items if i.get("kind") == "CustomResourceDefinition"]
-        self.cluster.wait_crds_established(names)
-        metrics, health = free_port(), free_port()
-        env = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig))
-        self.proc = self.cluster.spawn_extra(
-            "metacontroller",
-            [
-                str(binary),
-                f"--discovery-interval={self.discovery_interval}",
-                "--cache-flush-interval=30m",
-                f"--metrics-address=127.0.0.1:{metrics}",
-                f"--health-probe-bind-address=127.0.0.1:{health}",
-                "--pprof-address=0",
-                f"--zap-log-level={self.log_level}",
-            ],
-            env=env,
-        )
-        wait_ready(
-            self.proc,
-            lambda: http_get(f"http://127.0.0.1:{health}/readyz")[0] == 200,
-            "metacontroller /readyz",
-            timeout=60,
-        )
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.cluster.stop_extra(self.proc)
-            self.proc = None
-
-
-# --------------------------------------------------------------------------
 # the project's functions, served locally
 
 
@@ -833,14 +765,22 @@ def operator_manifests(cluster: Cluster, base_url: str, directory: Path | None =
 
 
 def install_operator(cluster: Cluster, base_url: str, directory: Path | None = None) -> dict:
-    """Apply exactly the manifests in metacontroller/, hooks pointed at base_url.
+    """Apply the manifests in metacontroller/, hooks pointed at base_url; return the CompositeController.
 
-    Waits until the CRDs it defines are Established. Returns the applied
-    objects (kubectl's JSON List).
+    Everything but the CompositeController is applied as shipped (and the CRDs
+    it defines waited for until Established). The CompositeController cannot be
+    applied: its kind is Metacontroller's CRD, and Metacontroller cannot be built
+    here. It is returned, as shipped but for the hook base URL, for the stand-in
+    (hookdriver.HookDriver) that follows it.
     """
-    text = operator_manifests(cluster, base_url, directory)
-    out = cluster.apply_text(text)
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(operator_manifests(cluster, base_url, directory)) if d]
+    controllers = [d for d in docs if d.get("kind") == "CompositeController"]
+    if len(controllers) != 1:
+        raise ComponentError(f"expected one CompositeController in metacontroller/, found {len(controllers)}")
+    out = cluster.apply(*(d for d in docs if d.get("kind") != "CompositeController"))
     items = out.get("items", [out]) if isinstance(out, dict) else []
     crds = [i["metadata"]["name"] for i in items if i.get("kind") == "CustomResourceDefinition"]
     cluster.wait_crds_established(crds)
-    return out if isinstance(out, dict) else {"items": []}
+    return controllers[0]

@@ -1,0 +1,348 @@
+"""Issue 4: the MPIJob lifecycle through a real kube-apiserver, kwok and the hooks.
+
+The hooks are served by ``python -m mpifn.serve`` and driven by the stand-in
+for Metacontroller's CompositeController loop (hookdriver.py; the real one
+cannot be built here). Every assertion is on objects and status read back
+with kubectl.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mpifn import api, naming
+
+from .cluster import ANN_FAIL, ANN_HOLD, REPO_ROOT, Cluster
+from .conftest import RESYNC_PERIOD
+from .hookdriver import HookDriver
+
+pytestmark = pytest.mark.e2e_k8s
+
+HELLO = REPO_ROOT / "examples" / "hello.yaml"
+CHILD_KINDS = {
+    "services": "Service",
+    "statefulsets.apps": "StatefulSet",
+    "secrets": "Secret",
+    "configmaps": "ConfigMap",
+    "jobs.batch": "Job",
+}
+TIMEOUT = 90
+
+
+def hello(namespace: str, replicas: int = 4, launcher_annotations: dict | None = None, **spec) -> dict:
+    """examples/hello.yaml, changed for the test (the file itself stays as shipped)."""
+    job = yaml.safe_load(Path(HELLO).read_text())
+    job["metadata"]["namespace"] = namespace
+    job["spec"]["replicas"] = replicas
+    job["spec"].update(spec)
+    if launcher_annotations:  # spec.launcher.template replaces spec.template for the launcher
+        template = copy.deepcopy(job["spec"]["template"])
+        template.setdefault("metadata", {}).setdefault("annotations", {}).update(launcher_annotations)
+        job["spec"]["launcher"] = {"template": template}
+    return job
+
+
+def submit(cluster: Cluster, job: dict) -> dict:
+    cluster.apply(job)
+    return cluster.get("mpijob", job["metadata"]["name"], job["metadata"]["namespace"])
+
+
+def mpijob(cluster: Cluster, namespace: str, name: str = "hello") -> dict:
+    return cluster.get("mpijob", name, namespace)
+
+
+def owned_children(cluster: Cluster, namespace: str, uid: str) -> dict[tuple[str, str], dict]:
+    """Every child object (of the kinds the operator makes) controlled by the parent uid."""
+    found = {}
+    for resource, kind in CHILD_KINDS.items():
+        for obj in cluster.get(resource, namespace=namespace):
+            refs = obj["metadata"].get("ownerReferences", [])
+            if any(r["uid"] == uid and r.get("controller") for r in refs):
+                found[(kind, obj["metadata"]["name"])] = obj
+    return found
+
+
+def pods(cluster: Cluster, namespace: str, role: str | None = None, job: str = "hello") -> list[dict]:
+    selector = f"{api.LABEL_JOB}={job}" + (f",{api.LABEL_ROLE}={role}" if role else "")
+    return cluster.get("pods", namespace=namespace, selector=selector)
+
+
+def phase_is(cluster: Cluster, namespace: str, phase: str, name: str = "hello"):
+    def check():
+        job = mpijob(cluster, namespace, name)
+        return job if job.get("status", {}).get("phase") == phase else None
+
+    return check
+
+
+def expected_children(name: str = "hello") -> set[tuple[str, str]]:
+    return {
+        ("Service", naming.worker_name(name)),
+        ("StatefulSet", naming.worker_name(name)),
+        ("Secret", naming.ssh_secret_name(name)),
+        ("ConfigMap", naming.config_name(name)),
+        ("Job", naming.launcher_name(name)),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _driver_errors_on_failure(request, operator, namespace):
+    """A failing test shows what the driver recorded for its namespace (hook errors, write errors)."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for error in [e for e in operator.errors if namespace in str(e)][-10:]:
+            print(f"[hookdriver] {str(error)[:2000]}")
+        calls = [c for c in operator.calls if c[1].startswith(f"{namespace}/")]
+        print(f"[hookdriver] {len(calls)} hook calls for {namespace}, loop alive: {operator.alive()}")
+
+
+def no_hook_errors(driver: HookDriver, namespace: str) -> list[dict]:
+    return [e for e in driver.errors if str(e.get("parent", "")).startswith(f"{namespace}/")]
+
+
+# --------------------------------------------------------------------------- a
+
+
+def test_a_children_pods_status_and_printer_columns(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    parent = submit(cluster, hello(namespace, replicas=4, launcher_annotations={ANN_HOLD: "true"}))
+    uid = parent["metadata"]["uid"]
+
+    children = cluster.wait_for(
+        lambda: (c := owned_children(cluster, namespace, uid)) and set(c) >= expected_children() and c,
+        "the five children owned by the MPIJob",
+        timeout=TIMEOUT,
+    )
+    assert set(children) == expected_children()
+    for (kind, name), child in children.items():
+        [ref] = child["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("MPIJob", "hello", uid, True), (kind, name)
+
+    workers = cluster.wait_for(
+        lambda: (
+            len(r := [p for p in pods(cluster, namespace, "worker") if p["status"].get("phase") == "Running"]) == 4
+            and r
+        ),
+        "4 worker pods Running",
+        timeout=TIMEOUT,
+    )
+    assert sorted(p["metadata"]["name"] for p in workers) == [naming.worker_pod_name("hello", i) for i in range(4)]
+
+    job = cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
+    status = job["status"]
+    assert status["workers"] == {"desired": 4, "current": 4, "ready": 4}
+    assert status["launcher"]["state"] == "Active"
+    assert status["startTime"]
+    assert "completionTime" not in status
+    assert job["metadata"]["finalizers"] == [operator.finalizer]
+
+    table = cluster.kubectl("get", "mpijobs", "-n", namespace)
+    header, row = table.strip().splitlines()
+    assert header.split() == ["NAME", "DESIRED", "READY", "PHASE", "AGE"]
+    assert row.split()[:4] == ["hello", "4", "4", "Running"]
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- b
+
+
+def test_b_launcher_completes(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    submit(cluster, hello(namespace, replicas=4))
+
+    job = cluster.wait_for(phase_is(cluster, namespace, "Succeeded"), "MPIJob phase Succeeded", timeout=TIMEOUT)
+    status = job["status"]
+    assert status["reason"] == "LauncherSucceeded"
+    assert status["completionTime"] >= status["startTime"]
+    assert status["launcher"]["state"] == "Succeeded"
+    launcher_pods = pods(cluster, namespace, "launcher")
+    assert [p["status"]["phase"] for p in launcher_pods] == ["Succeeded"]
+
+    # cleanPodPolicy Running (the default): the workers are scaled to zero
+    sts = cluster.wait_for(
+        lambda: (
+            (s := cluster.get("statefulset", naming.worker_name("hello"), namespace))["spec"]["replicas"] == 0 and s
+        ),
+        "worker StatefulSet scaled to 0",
+        timeout=TIMEOUT,
+    )
+    assert sts["spec"]["replicas"] == 0
+    cluster.wait_for(lambda: pods(cluster, namespace, "worker") == [], "worker pods gone", timeout=TIMEOUT)
+    job = cluster.wait_for(
+        lambda: (j := mpijob(cluster, namespace))["status"]["workers"]["current"] == 0 and j,
+        "status.workers.current == 0",
+        timeout=TIMEOUT,
+    )
+    assert job["status"]["phase"] == "Succeeded"
+    assert job["status"]["workers"]["desired"] == 0
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- c
+
+
+def test_c_launcher_fails(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_FAIL: "true"}))
+
+    job = cluster.wait_for(phase_is(cluster, namespace, "Failed"), "MPIJob phase Failed", timeout=TIMEOUT)
+    status = job["status"]
+    assert status["reason"] == "BackoffLimitExceeded"
+    assert "BackoffLimitExceeded" in status["message"]
+    assert status["launcher"]["state"] == "Failed"
+    assert status["launcher"]["failed"] >= 1
+    assert status["completionTime"]
+    failed = {c["type"]: c for c in status["conditions"]}["Failed"]
+    assert (failed["status"], failed["reason"]) == ("True", "BackoffLimitExceeded")
+    assert [p["status"]["phase"] for p in pods(cluster, namespace, "launcher")] == ["Failed"]
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- d
+
+
+def test_d_steady_state_writes_nothing(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    parent = submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_HOLD: "true"}))
+    uid = parent["metadata"]["uid"]
+    cluster.wait_for(
+        lambda: (j := phase_is(cluster, namespace, "Running")()) and j["status"]["workers"]["ready"] == 2,
+        "MPIJob Running with 2 ready workers",
+        timeout=TIMEOUT,
+    )
+    time.sleep(2 * operator.interval)  # let the sync that saw the last change write its status
+
+    def versions() -> dict:
+        children = owned_children(cluster, namespace, uid)
+        return {key: obj["metadata"]["resourceVersion"] for key, obj in children.items()}
+
+    before = versions()
+    parent_before = mpijob(cluster, namespace)["metadata"]["resourceVersion"]
+    syncs_before = operator.calls.count(("sync", f"{namespace}/hello"))
+    periods = 4
+    time.sleep(periods * RESYNC_PERIOD + 1)
+    syncs = operator.calls.count(("sync", f"{namespace}/hello")) - syncs_before
+
+    assert syncs >= periods - 1, f"only {syncs} syncs in {periods} resync periods"
+    assert set(before) == expected_children()
+    assert versions() == before
+    assert mpijob(cluster, namespace)["metadata"]["resourceVersion"] == parent_before
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- e
+
+
+def test_e_delete_runs_finalize(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    parent = submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_HOLD: "true"}))
+    uid = parent["metadata"]["uid"]
+    job = cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
+    assert operator.finalizer in job["metadata"]["finalizers"]
+    assert len(pods(cluster, namespace)) == 3
+
+    cluster.kubectl("delete", "mpijob", "hello", "-n", namespace, "--wait=false")
+    cluster.wait_for(
+        lambda: cluster.get_or_none("mpijob", "hello", namespace) is None, "the MPIJob to disappear", timeout=TIMEOUT
+    )
+    assert ("finalize", f"{namespace}/hello") in operator.calls
+    cluster.wait_for(lambda: owned_children(cluster, namespace, uid) == {}, "children gone", timeout=TIMEOUT)
+    cluster.wait_for(lambda: pods(cluster, namespace) == [], "pods gone", timeout=TIMEOUT)
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- f
+
+
+@pytest.mark.parametrize(
+    ("min_replicas", "phase"),
+    [(None, "Running"), (3, "Pending")],
+    ids=["minReplicas-default-1", "minReplicas-3"],
+)
+def test_f_daemons_leave_a_worker_pending(operator, k8s_cluster, namespace, min_replicas, phase):
+    """With daemons minReplicas defaults to 1 (CRD), so mpirun may start with 2 of 3 workers:
+    Running; with minReplicas 3 the job waits: Pending. Either way the status says why."""
+    cluster = k8s_cluster
+    nodes = [n for n in cluster.get("nodes") if not n["spec"].get("unschedulable")]
+    assert len(nodes) == 2, [n["metadata"]["name"] for n in nodes]
+    extra = {"minReplicas": min_replicas} if min_replicas else {}
+    submit(cluster, hello(namespace, replicas=3, daemons=True, launcher_annotations={ANN_HOLD: "true"}, **extra))
+
+    def two_running_one_pending():
+        workers = pods(cluster, namespace, "worker")
+        phases = sorted(p["status"].get("phase") for p in workers)
+        return workers if phases == ["Pending", "Running", "Running"] else None
+
+    workers = cluster.wait_for(two_running_one_pending, "2 workers Running, 1 Pending", timeout=TIMEOUT)
+    running = [p for p in workers if p["status"]["phase"] == "Running"]
+    assert len({p["spec"]["nodeName"] for p in running}) == 2
+    [pending] = [p for p in workers if p["status"]["phase"] == "Pending"]
+    scheduled = {c["type"]: c for c in pending["status"].get("conditions", [])}.get("PodScheduled", {})
+    assert scheduled.get("reason") == "Unschedulable"
+    assert "anti-affinity" in scheduled.get("message", "")
+
+    cluster.wait_for(
+        lambda: (j := phase_is(cluster, namespace, phase)()) and j["status"]["workers"]["ready"] == 2 and j,
+        f"phase {phase} with status.workers.ready == 2",
+        timeout=TIMEOUT,
+    )
+    time.sleep(2 * RESYNC_PERIOD)  # a few resyncs later, with the pod still Pending
+    status = mpijob(cluster, namespace)["status"]
+    assert status["phase"] == phase
+    assert status["workers"] == {"desired": 3, "current": 3, "ready": 2}
+    assert "daemons" in status["message"], status["message"]
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- g
+
+
+def test_g_invalid_spec_is_named_and_creates_nothing(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    job = hello(namespace, replicas=2, minReplicas=3)
+    cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(job))  # the schema lets it in
+    parent = submit(cluster, job)
+
+    job = cluster.wait_for(
+        lambda: (j := mpijob(cluster, namespace)).get("status", {}).get("reason") and j,
+        "a status on the invalid MPIJob",
+        timeout=TIMEOUT,
+    )
+    status = job["status"]
+    assert status["reason"] == "InvalidSpec"
+    assert status["phase"] == "Failed"
+    assert "minReplicas" in status["message"]
+    time.sleep(2 * RESYNC_PERIOD)  # a few more syncs
+    assert owned_children(cluster, namespace, parent["metadata"]["uid"]) == {}
+    assert pods(cluster, namespace) == []
+    assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- h
+
+
+def test_h_pod_security_restricted_admits_every_pod(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_HOLD: "true"}))
+
+    def all_pods():
+        found = pods(cluster, namespace)
+        roles = sorted(p["metadata"]["labels"].get(api.LABEL_ROLE) for p in found)
+        return found if roles == ["launcher", "worker", "worker"] else None
+
+    try:
+        found = cluster.wait_for(all_pods, "the launcher pod and 2 worker pods", timeout=TIMEOUT)
+    finally:
+        events = cluster.get("events", namespace=namespace)
+        refused = [e["message"] for e in events if e.get("reason") == "FailedCreate"]
+    assert refused == []
+    assert {p["status"]["phase"] for p in found} == {"Running"}
+    cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
+    assert no_hook_errors(operator, namespace) == []
