@@ -5,8 +5,8 @@ refuses github.com/metacontroller/metacontroller, every version), so this
 driver plays its part. It follows the documented contract (DESIGN.md section 4,
 Metacontroller's CompositeController and hook v2 docs) and nothing more:
 
-- it is configured by the shipped CompositeController (metacontroller/
-  compositecontroller.yaml, hook base URL made local): parentResource,
+- it is configured by the shipped CompositeController (from `kubectl
+  kustomize metacontroller/`, hook base URL made local): parentResource,
   childResources with their updateStrategy, hooks (version v2), finalize;
 - for each parent it POSTs {"controller", "parent", "children", "related",
   "finalizing"} to sync (finalize once deletionTimestamp is set); children are
@@ -22,7 +22,9 @@ Metacontroller's CompositeController and hook v2 docs) and nothing more:
   parent and removed when finalize answers finalized: true.
 
 A parent is synced when it or one of its children changed (what the real
-informers see), after resyncAfterSeconds, and every resync period.
+informers see), after resyncAfterSeconds, and every resync period. Not
+modelled (the tests do not need it): watches (it polls), exponential backoff,
+Retry-After, a 3-way merge against fields changed by others, webhook auth.
 """
 
 from __future__ import annotations

@@ -339,10 +339,12 @@ def test_h_pod_security_restricted_admits_every_pod(operator, k8s_cluster, names
 
     try:
         found = cluster.wait_for(all_pods, "the launcher pod and 2 worker pods", timeout=TIMEOUT)
-    finally:
-        events = cluster.get("events", namespace=namespace)
-        refused = [e["message"] for e in events if e.get("reason") == "FailedCreate"]
+    except TimeoutError:
+        found = None
+    events = cluster.get("events", namespace=namespace)
+    refused = [f"{e['involvedObject']['name']}: {e['message']}" for e in events if e.get("reason") == "FailedCreate"]
     assert refused == []
+    assert found is not None, f"pods: {[p['metadata']['name'] for p in pods(cluster, namespace)]}"
     assert {p["status"]["phase"] for p in found} == {"Running"}
     cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
     assert no_hook_errors(operator, namespace) == []
