@@ -167,13 +167,16 @@ def _progress(job: MPIJob, launcher: Launcher, workers: Workers) -> tuple[str, s
     counts = f"{workers.ready}/{job.replicas} workers ready"
     if not_ready:
         counts += f", {not_ready} not ready"
+    if job.daemons and not_ready:
+        counts += "; daemons: at most one worker per node, so a worker stays Pending while no free node is left"
     if workers.ready >= job.min_replicas and launcher.state == "Active":
         return RUNNING, "LauncherRunning", f"running: launcher active, {counts}"
     if workers.ready < job.min_replicas:
-        need = f"waiting for workers: {counts} (mpirun starts once {job.min_replicas} answer SSH)"
-        if job.daemons and not_ready:
-            need += "; daemons: at most one worker per node, so a worker stays Pending while no free node is left"
-        return PENDING, "WaitingForWorkers", need
+        return (
+            PENDING,
+            "WaitingForWorkers",
+            f"waiting for workers: {counts} (mpirun starts once {job.min_replicas} answer SSH)",
+        )
     if not launcher.exists:
         return PENDING, "CreatingLauncher", f"waiting for the launcher Job to be created; {counts}"
     return PENDING, "WaitingForLauncher", f"waiting for the launcher pod to start; {counts}"

@@ -126,7 +126,10 @@ def test_daemons_message_explains_a_pending_worker(hello):
     )
     status = sync(parent, observed)["status"]
     assert status["phase"] == "Running"
-    assert status["message"] == "running: launcher active, 2/3 workers ready, 1 not ready"
+    assert status["message"] == (
+        "running: launcher active, 2/3 workers ready, 1 not ready; daemons: at most one worker per node, "
+        "so a worker stays Pending while no free node is left"
+    )
     starving = with_status(observed, "StatefulSet", {"replicas": 3, "readyReplicas": 0})
     assert "a worker stays Pending while no free node is left" in sync(parent, starving)["status"]["message"]
 
