@@ -105,6 +105,8 @@ def desired_children(
         children.append(ssh_secret(job.name, secret))
     if state.keep_launcher:
         running = observed.get("Job", naming.launcher_name(job.name))
+        # Parsed afresh from the last-applied annotation (without one, the observed object's
+        # own template, which nothing after this edits): the launcher keeps it without a copy.
         frozen = desired_form(running).get("spec", {}).get("template") if running else None
         children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen))
     return sorted(children, key=lambda child: (child["kind"], child["metadata"]["name"]))

@@ -1,13 +1,17 @@
 """Which workers of a job answer SSH: concurrent DNS, TCP and banner checks under one
 deadline. The only module that opens sockets, and only to hosts derived from the job."""
 
-import asyncio
+import errno
 import ipaddress
+import os
 import resource
+import selectors
 import socket
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from mpifn import schema
@@ -19,6 +23,8 @@ from mpifn.validation import problems, validator
 JsonObject = dict[str, Any]
 BANNER_LIMIT = 255
 DNS_THREADS = 64
+DNS_POLL_SECONDS = 0.005
+CONNECT_BATCH = 256  # connections started between two looks at the selector
 
 
 @dataclass(frozen=True)
@@ -114,70 +120,178 @@ def worker_hosts(request: ProbeRequest, template: str) -> list[str]:
 
 def probe(request: ProbeRequest, settings: Settings) -> ProbeReport:
     hosts = worker_hosts(request, settings.worker_host_template)
-    return asyncio.run(_probe_all(request, hosts))
+    return ProbeReport(request, _Probe(request, hosts).run())
 
 
-async def _probe_all(request: ProbeRequest, hosts: list[str]) -> ProbeReport:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + request.timeout_seconds
-    gate = asyncio.Semaphore(_socket_budget())
-    resolver = ThreadPoolExecutor(max_workers=min(DNS_THREADS, len(hosts)), thread_name_prefix="probe-dns")
-    try:
-        tasks = [
-            asyncio.create_task(_probe_one(index, host, request.ssh_port, gate, resolver))
-            for index, host in enumerate(hosts)
-        ]
-        await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
-        answers = []
-        for index, (host, task) in enumerate(zip(hosts, tasks, strict=True)):
-            if task.done():
-                answers.append(task.result())
+class _Probe:
+    """One selector loop over non-blocking sockets, all under one deadline: connect, wait
+    until writable, check SO_ERROR, wait until readable, read the banner's first line (at
+    most BANNER_LIMIT bytes). Host names are resolved in a bounded thread pool whose answers
+    the loop collects; IP literals skip it. Nothing waits for a resolver past the deadline."""
+
+    def __init__(self, request: ProbeRequest, hosts: list[str]) -> None:
+        self.port = request.ssh_port
+        self.timeout = request.timeout_seconds
+        self.hosts = hosts
+        self.answers: list[WorkerAnswer | None] = [None] * len(hosts)
+        self.addresses = [""] * len(hosts)
+        self.remaining = len(hosts)
+        self.ready: deque[tuple[int, str, Any, int]] = deque()  # resolved: index, address, sockaddr, family
+        self.resolved: deque[tuple[int, Future[Any]]] = deque()  # filled by resolver threads
+        self.budget = _socket_budget()
+        self.open = 0
+        self.selector = selectors.DefaultSelector()
+        self.partial: dict[int, bytes] = {}  # banners that arrived in pieces
+
+    def run(self) -> list[WorkerAnswer]:
+        deadline = time.monotonic() + self.timeout
+        names: list[tuple[int, str]] = []
+        for index, host in enumerate(self.hosts):
+            literal = _literal(host)
+            if literal is None:
+                names.append((index, host))
             else:
-                task.cancel()
-                answers.append(
-                    WorkerAnswer(index, host, "", "timeout", f"no SSH banner within {request.timeout_seconds:g}s")
-                )
-        await asyncio.gather(*tasks, return_exceptions=True)
-        return ProbeReport(request, answers)
-    finally:
-        # A resolver stuck on a slow DNS server must not hold the answer past the deadline.
-        resolver.shutdown(wait=False, cancel_futures=True)
-
-
-async def _probe_one(
-    index: int, host: str, port: int, gate: asyncio.Semaphore, resolver: ThreadPoolExecutor
-) -> WorkerAnswer:
-    try:
-        address = await _resolve(host, port, resolver)
-    except (OSError, UnicodeError) as error:  # UnicodeError: a name no resolver could encode
-        return WorkerAnswer(index, host, "", "no-dns", str(error))
-    async with gate:
+                self.ready.append((index, literal[0], (literal[0], self.port), literal[1]))
+        resolver = None
+        unresolved = len(names)
         try:
-            reader, writer = await asyncio.open_connection(address, port)
-        except ConnectionRefusedError:
-            return WorkerAnswer(index, host, address, "refused", f"connection refused on port {port}")
-        except OSError as error:
-            return WorkerAnswer(index, host, address, "error", f"connect to port {port}: {error}")
-        try:
-            banner = await reader.readline()
-        except (OSError, asyncio.LimitOverrunError, ValueError) as error:
-            return WorkerAnswer(index, host, address, "error", f"reading the banner: {error}")
+            if names:
+                resolver = ThreadPoolExecutor(max_workers=min(DNS_THREADS, len(names)), thread_name_prefix="probe-dns")
+                for index, host in names:
+                    future = resolver.submit(socket.getaddrinfo, host, self.port, type=socket.SOCK_STREAM)
+                    future.add_done_callback(partial(_hand_over, self.resolved, index))
+            while self.remaining:
+                unresolved -= self._take_resolved()
+                self._connect_ready()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if self.ready and self.open < self.budget:
+                    left = 0  # more to connect: only collect what is ready, then come back
+                elif unresolved:
+                    left = min(left, DNS_POLL_SECONDS)  # look for the resolvers' answers every few ms
+                events = self.selector.select(left)
+                for key, _mask in events:
+                    if key.events == selectors.EVENT_WRITE:
+                        self._connected(key.fileobj, key.data)  # type: ignore[arg-type]
+                    else:
+                        self._readable(key.fileobj, key.data)  # type: ignore[arg-type]
         finally:
-            writer.close()
-    if banner.startswith(b"SSH-2.0-") or banner.startswith(b"SSH-1.99-"):
-        return WorkerAnswer(index, host, address, "", "")
-    shown = banner[:BANNER_LIMIT].decode("ascii", "replace").strip() or "closed without a banner"
-    return WorkerAnswer(index, host, address, "not-ssh", f"port {port} answered {shown[:60]!r}")
+            for key in list(self.selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            self.selector.close()
+            if resolver is not None:
+                # A resolver stuck on a slow DNS server must not hold the answer past the deadline.
+                resolver.shutdown(wait=False, cancel_futures=True)
+        late = f"no SSH banner within {self.timeout:g}s"
+        return [
+            answer if answer is not None else WorkerAnswer(index, self.hosts[index], "", "timeout", late)
+            for index, answer in enumerate(self.answers)
+        ]
+
+    def _answer(self, index: int, address: str, reason: str, detail: str) -> None:
+        self.answers[index] = WorkerAnswer(index, self.hosts[index], address, reason, detail)
+        self.remaining -= 1
+
+    def _take_resolved(self) -> int:
+        taken = 0
+        while self.resolved:
+            index, future = self.resolved.popleft()
+            taken += 1
+            try:
+                infos = future.result()
+            except (OSError, UnicodeError) as error:  # UnicodeError: a name no resolver could encode
+                self._answer(index, "", "no-dns", str(error))
+                continue
+            family, _type, _proto, _name, sockaddr = infos[0]
+            self.ready.append((index, str(sockaddr[0]), sockaddr, family))
+        return taken
+
+    def _connect_ready(self) -> None:
+        port, selector = self.port, self.selector
+        for _ in range(min(CONNECT_BATCH, self.budget - self.open)):
+            if not self.ready:
+                return
+            index, address, sockaddr, family = self.ready.popleft()
+            self.addresses[index] = address
+            try:
+                connection = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as error:
+                self._answer(index, address, "error", f"connect to port {port}: {error}")
+                continue
+            connection.setblocking(False)
+            code = connection.connect_ex(sockaddr)
+            if code == 0 or code == errno.EINPROGRESS:
+                selector.register(connection, selectors.EVENT_WRITE, index)
+                self.open += 1
+            else:
+                connection.close()
+                self._failed(index, address, code)
+
+    def _failed(self, index: int, address: str, code: int) -> None:
+        if code == errno.ECONNREFUSED:
+            self._answer(index, address, "refused", f"connection refused on port {self.port}")
+        else:
+            error = OSError(code, os.strerror(code))
+            self._answer(index, address, "error", f"connect to port {self.port}: {error}")
+
+    def _close(self, connection: socket.socket) -> None:
+        self.selector.unregister(connection)
+        connection.close()
+        self.open -= 1
+
+    def _connected(self, connection: socket.socket, index: int) -> None:
+        code = connection.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == 0:
+            self.selector.modify(connection, selectors.EVENT_READ, index)
+            return
+        self._close(connection)
+        self._failed(index, self.addresses[index], code)
+
+    def _readable(self, connection: socket.socket, index: int) -> None:
+        before = self.partial.pop(index, b"")
+        try:
+            chunk = connection.recv(BANNER_LIMIT - len(before))
+        except BlockingIOError:
+            if before:
+                self.partial[index] = before
+            return
+        except OSError as error:
+            self._close(connection)
+            self._answer(index, self.addresses[index], "error", f"reading the banner: {error}")
+            return
+        banner = before + chunk
+        end = banner.find(b"\n")
+        if end >= 0:
+            banner = banner[: end + 1]
+        elif chunk and len(banner) < BANNER_LIMIT:
+            self.partial[index] = banner
+            return
+        self._close(connection)
+        address = self.addresses[index]
+        if banner.startswith(b"SSH-2.0-") or banner.startswith(b"SSH-1.99-"):
+            self._answer(index, address, "", "")
+            return
+        shown = banner.decode("ascii", "replace").strip() or "closed without a banner"
+        self._answer(index, address, "not-ssh", f"port {self.port} answered {shown[:60]!r}")
 
 
-async def _resolve(host: str, port: int, resolver: ThreadPoolExecutor) -> str:
+def _hand_over(resolved: deque[tuple[int, Future[Any]]], index: int, future: Future[Any]) -> None:
+    resolved.append((index, future))  # deque.append is atomic: safe from the resolver's threads
+
+
+def _literal(host: str) -> tuple[str, int] | None:
+    """(address, family) when the host is an IP address literal, else None."""
     try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
+        socket.inet_pton(socket.AF_INET, host)  # strict dotted quad: already in canonical form
+        return host, socket.AF_INET
+    except (OSError, ValueError):
         pass
-    loop = asyncio.get_running_loop()
-    infos = await loop.run_in_executor(resolver, lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-    return str(infos[0][4][0])
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return str(address), socket.AF_INET if address.version == 4 else socket.AF_INET6
 
 
 def _socket_budget() -> int:

@@ -36,13 +36,12 @@ def launcher_job(
     frozen_template: JsonObject | None = None,
 ) -> JsonObject:
     """`frozen_template` is the pod template of the Job already running: a Job's template
-    is immutable, so once created only `suspend` may change."""
+    is immutable, so once created only `suspend` may change. It is used as given, not
+    copied: the caller hands over a template of its own (hooks parse it afresh per call)."""
     spec: JsonObject = {
         "backoffLimit": job.run_policy.backoff_limit,
         "suspend": suspend,
-        "template": pod.json_copy(frozen_template)
-        if frozen_template
-        else join(_pod_template(job, settings), job, gang),
+        "template": frozen_template if frozen_template else join(_pod_template(job, settings), job, gang),
     }
     if job.run_policy.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds

@@ -52,7 +52,8 @@ def with_defaults(values: JsonObject | None, defaults: JsonObject) -> JsonObject
 
 
 def hardened_container(container: JsonObject) -> JsonObject:
-    result = json_copy(container)
+    """A shallow copy of `container`: every field we change is replaced, never edited in place."""
+    result = dict(container)
     result["securityContext"] = with_defaults(container.get("securityContext"), CONTAINER_SECURITY)
     return result
 
@@ -60,13 +61,15 @@ def hardened_container(container: JsonObject) -> JsonObject:
 def pod_template(template: JsonObject, labels: dict[str, str]) -> tuple[JsonObject, JsonObject]:
     """A copy of the user's pod template with our labels and the restricted pod settings.
 
-    Returns (metadata, spec) for the caller to finish.
+    Returns (metadata, spec) for the caller to finish. Both are shallow copies: the
+    callers replace the fields they change (containers, volumes, labels, ...) and never
+    edit a nested object of the user's, so deep copies of the whole template are not needed.
     """
-    metadata = json_copy(template.get("metadata") or {})
+    metadata = dict(template.get("metadata") or {})
     metadata.pop("name", None)
     metadata.pop("namespace", None)
     metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
-    spec = json_copy(template.get("spec") or {})
+    spec = dict(template.get("spec") or {})
     spec["securityContext"] = with_defaults(spec.get("securityContext"), POD_SECURITY)
     return metadata, spec
 

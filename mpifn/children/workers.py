@@ -39,7 +39,7 @@ def worker_statefulset(job: MPIJob, replicas: int, settings: Settings, gang: Gan
 
 
 def _sshd_container(container: JsonObject, job: MPIJob, settings: Settings) -> JsonObject:
-    result = pod.json_copy(container)
+    result = dict(container)  # already a copy (hardened_container); every change below replaces a field
     result["image"] = job.image or container.get("image") or settings.default_image
     if not job.worker_runs_own_sshd:
         result.pop("args", None)
