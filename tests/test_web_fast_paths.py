@@ -42,8 +42,7 @@ def test_the_shared_decoder_is_json_loads(body):
 
 
 def test_the_direct_log_line_is_what_logging_would_write(monkeypatch):
-    if web._handler is None:
-        pytest.skip("the mpifn logger was configured before mpifn.web was imported")
+    assert web._handler is not None, "the mpifn logger was configured before mpifn.web was imported"
     direct, through_logging = io.StringIO(), io.StringIO()
     monkeypatch.setattr(web._handler, "stream", direct)
     web._log_line('{"x": 1}')
