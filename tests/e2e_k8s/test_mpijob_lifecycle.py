@@ -348,3 +348,44 @@ def test_h_pod_security_restricted_admits_every_pod(operator, k8s_cluster, names
     assert {p["status"]["phase"] for p in found} == {"Running"}
     cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
     assert no_hook_errors(operator, namespace) == []
+
+
+# --------------------------------------------------------------------------- issue 5 on the real control plane
+
+
+def test_suspend_stops_every_pod_and_resume_brings_them_back(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_HOLD: "true"}))
+    cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
+    first_start = mpijob(cluster, namespace)["status"]["startTime"]
+
+    cluster.kubectl("patch", "mpijob", "hello", "-n", namespace, "--type=merge",
+                    "-p", '{"spec": {"runPolicy": {"suspend": true}}}')  # fmt: skip
+    job = cluster.wait_for(phase_is(cluster, namespace, "Suspended"), "MPIJob phase Suspended", timeout=TIMEOUT)
+    assert "startTime" not in job["status"]
+    cluster.wait_for(lambda: pods(cluster, namespace) == [], "every pod of the job gone", timeout=TIMEOUT)
+    launcher = cluster.get("job", naming.launcher_name("hello"), namespace)
+    assert launcher["spec"]["suspend"] is True
+    assert cluster.get("statefulset", naming.worker_name("hello"), namespace)["spec"]["replicas"] == 0
+
+    time.sleep(1.1)  # startTime has a resolution of one second; the resumed run must show a new one
+    cluster.kubectl("patch", "mpijob", "hello", "-n", namespace, "--type=merge",
+                    "-p", '{"spec": {"runPolicy": {"suspend": false}}}')  # fmt: skip
+    job = cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob Running again", timeout=TIMEOUT)
+    assert job["status"]["startTime"] > first_start
+    assert len(pods(cluster, namespace, "worker")) == 2
+    assert cluster.get("job", naming.launcher_name("hello"), namespace)["spec"]["suspend"] is False
+    assert no_hook_errors(operator, namespace) == []
+
+
+def test_ttl_removes_the_children_of_a_finished_job(operator, k8s_cluster, namespace):
+    cluster = k8s_cluster
+    parent = submit(cluster, hello(namespace, replicas=2, runPolicy={"ttlSecondsAfterFinished": 3}))
+    cluster.wait_for(phase_is(cluster, namespace, "Succeeded"), "MPIJob phase Succeeded", timeout=TIMEOUT)
+    uid = parent["metadata"]["uid"]
+    cluster.wait_for(
+        lambda: owned_children(cluster, namespace, uid) == {}, "every child removed after the TTL", timeout=TIMEOUT
+    )
+    job = mpijob(cluster, namespace)
+    assert job["status"]["phase"] == "Succeeded"  # the MPIJob itself stays; only its children go
+    assert no_hook_errors(operator, namespace) == []
