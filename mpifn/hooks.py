@@ -68,10 +68,15 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
         state,
         run_workers=state.run_workers if launcher_running else 0,
         suspend_launcher=True,
-        keep_launcher=True,
+        # Teardown never brings back a launcher that cleanPodPolicy All already removed.
+        keep_launcher=state.launcher.exists,
     )
-    children = desired_children(
-        job, observed, stopping, settings, gang_of(request.get("controller")), generate_secret=False
+    children = (
+        []  # the TTL already removed them; nothing is recreated only to be deleted
+        if state.expired
+        else desired_children(
+            job, observed, stopping, settings, gang_of(request.get("controller")), generate_secret=False
+        )
     )
     done = not launcher_running and state.workers.current == 0
     status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment))

@@ -163,3 +163,26 @@ def test_sync_with_finalizing_set_tears_down(hello):
     running = with_status(observed, "Job", {"active": 1})
     response = hooks.sync(hook_request(parent, running, finalizing=True), now=T0)
     assert response["finalized"] is False
+
+
+def test_finalize_never_recreates_a_launcher_that_clean_up_removed(hello):
+    hello["spec"]["runPolicy"] = {"cleanPodPolicy": "All"}
+    parent, observed, _ = settle(hello)
+    done = hooks.sync(hook_request(parent, with_status(observed, "Job", {"succeeded": 1, "conditions": [
+        {"type": "Complete", "status": "True"}]})), now=T0)  # fmt: skip
+    without_launcher = [c for c in observed if c["kind"] != "Job"]
+    response = hooks.finalize(
+        hook_request({**parent, "status": done["status"]}, without_launcher, finalizing=True), now=T0
+    )
+    assert "Job" not in [c["kind"] for c in response["children"]]
+    assert response["finalized"] is True
+
+
+def test_finalize_after_the_ttl_recreates_nothing(hello):
+    hello["spec"]["runPolicy"] = {"ttlSecondsAfterFinished": 1}
+    parent, observed, _ = settle(hello)
+    done = hooks.sync(hook_request(parent, with_status(observed, "Job", {"succeeded": 1, "conditions": [
+        {"type": "Complete", "status": "True"}]})), now=T0)  # fmt: skip
+    finished = {**parent, "status": done["status"]}
+    response = hooks.finalize(hook_request(finished, [], finalizing=True), now=T0 + timedelta(seconds=5))
+    assert (response["children"], response["finalized"]) == ([], True)
