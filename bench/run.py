@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 from bench import http_client, jobs  # noqa: E402
 from mpifn import web  # noqa: E402
 from mpifn.endpoints import FUNCTIONS  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
 
 SYNC_SIZES = (1, 16, 256, 1024, 4096)
 HTTP_WORKERS = 64
@@ -34,12 +35,6 @@ Row = dict[str, Any]
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def sync_call(body: bytes) -> bytes:

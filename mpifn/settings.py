@@ -12,7 +12,6 @@ class Settings:
     probe_url: str = "http://gateway.openfaas:8080/function/probe"
     default_image: str = "mpifn/mpibase:0.1.0"
     init_image: str = "mpifn/mpibase:0.1.0"
-    cluster_domain: str = "cluster.local"
     worker_host_template: str = DEFAULT_WORKER_HOST_TEMPLATE
     max_replicas: int = 4096
     max_body_bytes: int = 8 * 1024 * 1024
@@ -25,7 +24,6 @@ _ENV = {
     "probe_url": "MPIFN_PROBE_URL",
     "default_image": "MPIFN_DEFAULT_IMAGE",
     "init_image": "MPIFN_INIT_IMAGE",
-    "cluster_domain": "MPIFN_CLUSTER_DOMAIN",
     "worker_host_template": "MPIFN_WORKER_HOST_TEMPLATE",
     "max_replicas": "MPIFN_MAX_REPLICAS",
     "max_body_bytes": "MPIFN_MAX_BODY_BYTES",

@@ -139,17 +139,10 @@ build_kubernetes() {
     cd "$ROOT"
 }
 
-# ---------------------------------------------------------------- kwok
-build_kwok() {
-    local dest="$ROOT/kwok-$KWOK_VERSION" work="$BUILD_ROOT/kwok-$KWOK_VERSION"
-    new_module "$work"
-    cd "$work"
-    local gomod
-    gomod=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-    # carry over kwok's own replace directives that point at other modules
-    if grep -qE '^[[:space:]]*replace' "$gomod"; then
-        python3 - "$gomod" >>go.mod <<'EOF'
+# Append the replace directives of a module's go.mod (those pointing at other
+# modules, not local paths) to the consumer module being built in the cwd.
+carry_replaces() {
+    python3 - "$1" >>go.mod <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
 lines = []
@@ -160,6 +153,19 @@ out = [l.strip() for l in lines if "=>" in l and not l.split("=>")[1].strip().st
 if out:
     print("\nreplace (\n" + "\n".join("\t" + l for l in out) + "\n)")
 EOF
+}
+
+# ---------------------------------------------------------------- kwok
+build_kwok() {
+    local dest="$ROOT/kwok-$KWOK_VERSION" work="$BUILD_ROOT/kwok-$KWOK_VERSION"
+    new_module "$work"
+    cd "$work"
+    local gomod
+    gomod=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    # carry over kwok's own replace directives that point at other modules
+    if grep -qE '^[[:space:]]*replace' "$gomod"; then
+        carry_replaces "$gomod"
     fi
     go get "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
     "${GO_BUILD[@]}" -o "$work/out/kwok" sigs.k8s.io/kwok/cmd/kwok
@@ -190,17 +196,7 @@ build_metacontroller() {
     src=$(python3 -c 'import json; print(json.load(open("mc.json"))["Dir"])')
     gomod=$(python3 -c 'import json; print(json.load(open("mc.json"))["GoMod"])')
     # its own replace directives (to other modules) must be carried over
-    python3 - "$gomod" >>go.mod <<'EOF'
-import re, sys
-text = open(sys.argv[1]).read()
-lines = []
-for block in re.findall(r'^replace\s*\((.*?)^\)', text, re.S | re.M):
-    lines += block.strip().splitlines()
-lines += re.findall(r'^replace\s+([^(].*)$', text, re.M)
-out = [l.strip() for l in lines if "=>" in l and not l.split("=>")[1].strip().startswith(".")]
-if out:
-    print("\nreplace (\n" + "\n".join("\t" + l for l in out) + "\n)")
-EOF
+    carry_replaces "$gomod"
     go get metacontroller/pkg/cmd/metacontroller
     "${GO_BUILD[@]}" -o "$work/out/metacontroller" metacontroller/pkg/cmd/metacontroller
     install_bins "$work/out" "$dest" metacontroller

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -39,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.server import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -143,12 +144,6 @@ def tool_binary(tool: str, binary: str | None = None) -> Path:
             f"Run scripts/build-tools.sh {tool} (see tests/e2e_k8s/README.md).{why}"
         )
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(
@@ -702,55 +697,6 @@ def _run(argv: list[str], what: str) -> None:
 
 
 HOOK_BASE_URL = "http://gateway.openfaas:8080"
-
-
-class FunctionsServer:
-    """``python -m mpifn.serve`` on a free loopback port (/function/<name>)."""
-
-    def __init__(self, log_dir: Path, python: str | None = None):
-        self.log_dir = log_dir
-        self.python = python or os.environ.get("PYTHON") or _python()
-        self.port = 0
-        self.proc: Process | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30) -> FunctionsServer:
-        self.port = free_port()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        self.proc = Process(
-            "functions",
-            [self.python, "-m", "mpifn.serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            self.log_dir / "functions.log",
-            env=env,
-            cwd=REPO_ROOT,
-        )
-        self.proc.start()
-        try:
-            wait_ready(
-                self.proc,
-                lambda: http_get(f"{self.base_url}/_/health")[0] == 200,
-                f"{self.base_url}/_/health",
-                timeout=timeout,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 def operator_manifests(cluster: Cluster, base_url: str, directory: Path | None = None) -> str:

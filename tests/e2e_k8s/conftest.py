@@ -19,14 +19,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster, FunctionsServer, install_operator
+from tests.support.server import serve
+
+from .cluster import Cluster, install_operator
 from .hookdriver import HookDriver
 
 HERE = Path(__file__).resolve().parent
@@ -68,17 +69,9 @@ def k8s_cluster():
 
 
 @pytest.fixture(scope="session")
-def functions_server():
-    log_dir = Path(tempfile.mkdtemp(prefix="mpifn-e2e-functions-"))
-    server = FunctionsServer(log_dir)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        if not os.environ.get("MPIFN_E2E_KEEP"):
-            import shutil
-
-            shutil.rmtree(log_dir, ignore_errors=True)
+def functions_server(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("functions")) as server:
+        yield server
 
 
 # The shipped resyncPeriodSeconds (60) would make "several resync periods" take
