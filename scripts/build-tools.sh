@@ -5,21 +5,18 @@
 # and version, e.g. $ROOT/kubernetes-v1.36.3/bin/kube-apiserver; a tool whose
 # binaries already exist is skipped. Nothing is written inside the repository.
 #
-# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|metacontroller|faas-cli ...]
-#        (no argument: etcd, kubernetes and kwok; exits non-zero if any fails)
+# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|crictl|coredns ...]
+#        (no argument: all of them; exits non-zero if any fails)
 #
-# Metacontroller and faas-cli are opt-in (MPIFN_BUILD_UNAVAILABLE=1, or name
-# them): the Go module proxy this project may use refuses both modules, every
-# version (403 "This module version is not available"), so they cannot be
-# built here. tests/e2e_k8s uses a stand-in for Metacontroller (hookdriver.py).
+# kubernetes includes kubelet and kube-proxy, and crictl and coredns serve the
+# real-node suite (tests/e2e_node). Metacontroller is not built here: the
+# tests take a path to a binary (MPIFN_METACONTROLLER_BIN) and otherwise use
+# the stand-in driver.
 #
 # Environment:
 #   MPIFN_TOOLS_DIR          cache root (default $HOME/.cache/mpifn-tools)
-#   ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION,
-#   METACONTROLLER_VERSION, FAAS_CLI_VERSION   override the pinned versions
-#   MPIFN_BUILD_UNAVAILABLE=1  also build metacontroller and faas-cli
-#   METACONTROLLER_REV       commit of METACONTROLLER_VERSION's tag, if the
-#                            go command cannot resolve the v4 tag by name
+#   ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION, CRICTL_VERSION,
+#   COREDNS_VERSION          override the pinned versions
 #
 # The machine's Go (1.26) builds all of these. Should a pinned module ever
 # need Go 1.27, `export GOTOOLCHAIN=go1.27.3` is the approved way to get it.
@@ -28,8 +25,8 @@ set -euo pipefail
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
-METACONTROLLER_VERSION="${METACONTROLLER_VERSION:-v4.17.0}"
-FAAS_CLI_VERSION="${FAAS_CLI_VERSION:-0.17.8}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 
 ROOT="${MPIFN_TOOLS_DIR:-$HOME/.cache/mpifn-tools}"
 BUILD_ROOT="$ROOT/_build"
@@ -93,7 +90,8 @@ build_etcd() {
 }
 
 # ---------------------------------------------------------- kubernetes
-K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+# kubelet and kube-proxy serve tests/e2e_node; they share most packages with the rest
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 build_kubernetes() {
     local dest="$ROOT/kubernetes-$KUBERNETES_VERSION" work="$BUILD_ROOT/kubernetes-$KUBERNETES_VERSION"
     local staging="v0.${KUBERNETES_VERSION#v1.}"
@@ -173,55 +171,37 @@ build_kwok() {
     cd "$ROOT"
 }
 
-# ------------------------------------------------------- metacontroller
-build_metacontroller() {
-    local dest="$ROOT/metacontroller-$METACONTROLLER_VERSION" work="$BUILD_ROOT/metacontroller-$METACONTROLLER_VERSION"
+# ------------------------------------------------------------- crictl
+build_crictl() {
+    local dest="$ROOT/crictl-$CRICTL_VERSION" work="$BUILD_ROOT/crictl-$CRICTL_VERSION"
     new_module "$work"
     cd "$work"
-    # The module declares its path as plain `metacontroller`, and its v4 tags
-    # are not valid versions of a path without /v4: resolve the revision (the
-    # tag, or METACONTROLLER_REV = the tag's commit) to the pseudo-version the
-    # go command assigns it, and replace with that.
-    local rev="${METACONTROLLER_REV:-$METACONTROLLER_VERSION}" resolved
-    if ! resolved=$(go list -m -f '{{.Version}}' "github.com/metacontroller/metacontroller@$rev"); then
-        log "cannot resolve github.com/metacontroller/metacontroller@$rev" \
-            "(a vN>=2 tag of this path may need METACONTROLLER_REV=<commit of the tag>)"
-        return 1
+    local gomod
+    gomod=$(go mod download -json "sigs.k8s.io/cri-tools@$CRICTL_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    if grep -qE '^[[:space:]]*replace' "$gomod"; then
+        carry_replaces "$gomod"
     fi
-    log "metacontroller $METACONTROLLER_VERSION resolved to $resolved"
-    go mod edit -require="metacontroller@v0.0.0" \
-        -replace="metacontroller=github.com/metacontroller/metacontroller@$resolved"
-    go mod download -json "github.com/metacontroller/metacontroller@$resolved" >mc.json
-    local src gomod
-    src=$(python3 -c 'import json; print(json.load(open("mc.json"))["Dir"])')
-    gomod=$(python3 -c 'import json; print(json.load(open("mc.json"))["GoMod"])')
-    # its own replace directives (to other modules) must be carried over
-    carry_replaces "$gomod"
-    go get metacontroller/pkg/cmd/metacontroller
-    "${GO_BUILD[@]}" -o "$work/out/metacontroller" metacontroller/pkg/cmd/metacontroller
-    install_bins "$work/out" "$dest" metacontroller
-    rm -rf "$dest/manifests"
-    cp -r "$src/manifests" "$dest/manifests"
-    chmod -R u+w "$dest/manifests"
+    go get "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+    "${GO_BUILD[@]}" -o "$work/out/crictl" sigs.k8s.io/cri-tools/cmd/crictl
+    install_bins "$work/out" "$dest" crictl
     cd "$ROOT"
 }
 
-# ------------------------------------------------------------- faas-cli
-build_faas_cli() {
-    local dest="$ROOT/faas-cli-$FAAS_CLI_VERSION" work="$BUILD_ROOT/faas-cli-$FAAS_CLI_VERSION"
+# ------------------------------------------------------------ coredns
+build_coredns() {
+    local dest="$ROOT/coredns-$COREDNS_VERSION" work="$BUILD_ROOT/coredns-$COREDNS_VERSION"
     new_module "$work"
     cd "$work"
-    # faas-cli tags carry no `v`: asking for the tag resolves to a pseudo-version
-    go get "github.com/openfaas/faas-cli@$FAAS_CLI_VERSION"
-    local resolved
-    resolved=$(go list -m -f '{{.Version}}' github.com/openfaas/faas-cli)
-    log "faas-cli $FAAS_CLI_VERSION resolved to $resolved"
-    echo "$resolved" >"$work/resolved-version"
-    "${GO_BUILD[@]}" \
-        "-ldflags=-s -w -X github.com/openfaas/faas-cli/version.Version=$FAAS_CLI_VERSION" \
-        -o "$work/out/faas-cli" github.com/openfaas/faas-cli
-    install_bins "$work/out" "$dest" faas-cli
-    cp "$work/resolved-version" "$dest/resolved-version"
+    local gomod
+    gomod=$(go mod download -json "github.com/coredns/coredns@$COREDNS_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    if grep -qE '^[[:space:]]*replace' "$gomod"; then
+        carry_replaces "$gomod"
+    fi
+    go get "github.com/coredns/coredns@$COREDNS_VERSION"
+    "${GO_BUILD[@]}" -o "$work/out/coredns" github.com/coredns/coredns
+    install_bins "$work/out" "$dest" coredns
     cd "$ROOT"
 }
 
@@ -252,18 +232,11 @@ run_build() {
 }
 
 # ----------------------------------------------------------------- main
-DEFAULT=(etcd kubernetes kwok)
-# Refused by the Go module proxy (403 "This module version is not available"
-# for every version of github.com/metacontroller/metacontroller and
-# github.com/openfaas/faas-cli): built only on request.
-UNAVAILABLE=(metacontroller faas-cli)
-ALL=("${DEFAULT[@]}" "${UNAVAILABLE[@]}")
+ALL=(etcd kubernetes kwok crictl coredns)
 if [[ $# -gt 0 ]]; then
     WANT=("$@")
-elif [[ "${MPIFN_BUILD_UNAVAILABLE:-0}" == 1 ]]; then
-    WANT=("${ALL[@]}")
 else
-    WANT=("${DEFAULT[@]}")
+    WANT=("${ALL[@]}")
 fi
 
 go version >&2
@@ -279,14 +252,12 @@ for tool in "${WANT[@]}"; do
     kwok)
         if have "$ROOT/kwok-$KWOK_VERSION" kwok; then log "kwok $KWOK_VERSION cached"
         else run_build kwok "$KWOK_VERSION" build_kwok; fi ;;
-    metacontroller)
-        if have "$ROOT/metacontroller-$METACONTROLLER_VERSION" metacontroller &&
-            [[ -d "$ROOT/metacontroller-$METACONTROLLER_VERSION/manifests" ]]; then
-            log "metacontroller $METACONTROLLER_VERSION cached"
-        else run_build metacontroller "$METACONTROLLER_VERSION" build_metacontroller; fi ;;
-    faas-cli)
-        if have "$ROOT/faas-cli-$FAAS_CLI_VERSION" faas-cli; then log "faas-cli $FAAS_CLI_VERSION cached"
-        else run_build faas-cli "$FAAS_CLI_VERSION" build_faas_cli; fi ;;
+    crictl)
+        if have "$ROOT/crictl-$CRICTL_VERSION" crictl; then log "crictl $CRICTL_VERSION cached"
+        else run_build crictl "$CRICTL_VERSION" build_crictl; fi ;;
+    coredns)
+        if have "$ROOT/coredns-$COREDNS_VERSION" coredns; then log "coredns $COREDNS_VERSION cached"
+        else run_build coredns "$COREDNS_VERSION" build_coredns; fi ;;
     *)
         log "unknown tool: $tool (known: ${ALL[*]})"; rc=2 ;;
     esac
@@ -296,8 +267,8 @@ done
     echo "etcd=$ETCD_VERSION"
     echo "kubernetes=$KUBERNETES_VERSION"
     echo "kwok=$KWOK_VERSION"
-    echo "metacontroller=$METACONTROLLER_VERSION"
-    echo "faas-cli=$FAAS_CLI_VERSION"
+    echo "crictl=$CRICTL_VERSION"
+    echo "coredns=$COREDNS_VERSION"
     echo "go=$(go env GOVERSION)"
 } >"$ROOT/versions.txt"
 
