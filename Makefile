@@ -10,6 +10,7 @@ PYTEST ?= $(PYTHON) -m pytest
 
 # Image settings, overridable here or in an optional PrivateRules.mak.
 REGISTRY ?= docker.io/mpifn
+TAG ?= 0.1.0
 MPIBASE_IMAGE ?= $(REGISTRY)/mpibase
 MPIBASE_TAG ?= 0.1.0
 DOCKER ?= docker
@@ -17,7 +18,7 @@ DOCKER ?= docker
 
 STAMP := .make-installed
 
-.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench fuzz soak render manifests build_mpibase push_mpibase clean
+.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench fuzz soak render manifests overlay build_mpibase push_mpibase clean
 
 $(STAMP): pyproject.toml mpifn/requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
@@ -65,6 +66,12 @@ render: install
 
 manifests: install
 	$(PYTHON) -m mpifn manifests
+
+# A kustomization of DEPLOY with every image as $(REGISTRY)/<name>:$(TAG): kubectl apply -k $(OVERLAY)
+DEPLOY ?= deploy/knative
+OVERLAY ?= overlay
+overlay: install
+	$(PYTHON) -m mpifn overlay $(DEPLOY) --registry '$(REGISTRY)' --tag '$(TAG)' --out '$(OVERLAY)'
 
 build_mpibase:
 	$(DOCKER) build -t $(MPIBASE_IMAGE):$(MPIBASE_TAG) images/mpibase

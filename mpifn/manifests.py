@@ -1,12 +1,20 @@
 """The shipped Kubernetes manifests, generated here so that each fact has one place:
-the MPIJob CRD from mpifn.schema, and one CompositeController per MPIJob API."""
+the MPIJob CRD from mpifn.schema, one CompositeController per MPIJob API, and the kustomize
+Components that change them (hook target, bearer token, gang scheduling, extra APIs).
 
+Every Component patches every CompositeController alike, and an API Component copies the
+hooks and child rules of the main controller into its own, so Components combine in any
+order: whatever was applied before or after, all controllers end up the same."""
+
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mpifn import api, schema
+from mpifn.children.podgroup import SCHEDULER_PLUGINS, VOLCANO
+from mpifn.settings import DEFAULT_REGISTRY
 
-HOOK_BASE_URL = "http://gateway.openfaas:8080/function"
 PRINTER_COLUMNS = [
     {"name": "Desired", "type": "integer", "jsonPath": ".status.workers.desired"},
     {"name": "Ready", "type": "integer", "jsonPath": ".status.workers.ready"},
@@ -24,6 +32,54 @@ CHILD_RESOURCES = [
 ]
 
 
+HOOKS = ("sync", "finalize")
+MAIN_CONTROLLER = "mpifn-mpijob"
+FUNCTIONS_NAMESPACE = "mpifn"
+COMPONENTS_DIR = Path("deploy/components")
+
+
+@dataclass(frozen=True)
+class HookTarget:
+    """Where Metacontroller reaches the functions from inside the cluster."""
+
+    name: str
+    url_template: str
+
+    def url(self, function: str) -> str:
+        return self.url_template.format(function=function, namespace=FUNCTIONS_NAMESPACE)
+
+
+OPENFAAS = HookTarget("openfaas", "http://gateway.openfaas:8080/function/{function}")
+KNATIVE = HookTarget("knative", "http://{function}.{namespace}.svc.cluster.local")
+PLAIN = HookTarget("plain", "http://{function}.{namespace}.svc.cluster.local:8080")
+HOOK_TARGETS = {target.name: target for target in (OPENFAAS, KNATIVE, PLAIN)}
+DEFAULT_HOOK_TARGET = OPENFAAS
+
+
+@dataclass(frozen=True)
+class TokenSecret:
+    """The Secret Metacontroller reads the bearer token from (docs/auth.md)."""
+
+    component: str
+    name: str
+    namespace: str
+    key: str
+
+    def reference(self) -> dict[str, Any]:
+        return {"secretRef": {"name": self.name, "namespace": self.namespace, "key": self.key}}
+
+
+# OpenFaaS keeps function secrets in openfaas-fn, one key named like the secret
+# (faas-cli secret create); Knative and plain installs keep theirs beside the functions.
+OPENFAAS_TOKEN = TokenSecret("auth-openfaas", "mpifn-auth-token", "openfaas-fn", "mpifn-auth-token")
+TOKEN = TokenSecret("auth", "mpifn-auth", FUNCTIONS_NAMESPACE, "token")
+TOKEN_MOUNT_DIR = "/var/run/secrets/mpifn"
+# The probe stays open: the launcher's init step sends no token.
+GUARDED_FUNCTIONS = ("sync", "finalize")
+# Kinds that run the functions outside OpenFaaS: Knative Services, plain Deployments.
+FUNCTION_WORKLOADS = (("serving.knative.dev", "Service"), ("apps", "Deployment"))
+
+
 def composite_controller(name: str, parent_api_version: str, plural: str) -> dict[str, Any]:
     hook = {"timeout": "10s"}
     return {
@@ -39,8 +95,8 @@ def composite_controller(name: str, parent_api_version: str, plural: str) -> dic
                 for version, resource, method in CHILD_RESOURCES
             ],
             "hooks": {
-                hook_name: {"version": "v2", "webhook": {"url": f"{HOOK_BASE_URL}/{hook_name}", **hook}}
-                for hook_name in ("sync", "finalize")
+                hook_name: {"version": "v2", "webhook": {"url": DEFAULT_HOOK_TARGET.url(hook_name), **hook}}
+                for hook_name in HOOKS
             },
         },
     }
@@ -62,22 +118,141 @@ def foreign_crd(group: str, version: str, short_names: list[str]) -> dict[str, A
     return crd
 
 
-def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
-    """Every generated file under metacontroller/, by path."""
+def _component(**fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", **fields}
+
+
+_CONTROLLERS = {"group": "metacontroller.k8s.io", "kind": "CompositeController"}
+
+
+def _json_patch(operations: list[dict[str, Any]]) -> str:
+    """A JSON6902 patch as kustomize reads it: a YAML list, one operation a line."""
+    return "".join(f"- {json.dumps(op)}\n" for op in operations)
+
+
+def hook_target_component(target: HookTarget) -> dict[str, Any]:
+    operations = [
+        {"op": "replace", "path": f"/spec/hooks/{hook}/webhook/url", "value": target.url(hook)} for hook in HOOKS
+    ]
+    return _component(patches=[{"target": _CONTROLLERS, "patch": _json_patch(operations)}])
+
+
+def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """Metacontroller sends the token on every hook; sync and finalize (if kustomize builds
+    them) mount it and require it."""
+    controller = [
+        {"op": "add", "path": f"/spec/hooks/{hook}/webhook/authorization", "value": secret.reference()}
+        for hook in HOOKS
+    ]
+    pod = "/spec/template/spec"
+    function: list[dict[str, Any]] = [
+        {
+            "op": "add",
+            "path": f"{pod}/volumes",
+            "value": [{"name": "mpifn-auth", "secret": {"secretName": secret.name}}],
+        },
+        {
+            "op": "add",
+            "path": f"{pod}/containers/0/volumeMounts",
+            "value": [{"name": "mpifn-auth", "mountPath": TOKEN_MOUNT_DIR, "readOnly": True}],
+        },
+        {
+            "op": "add",
+            "path": f"{pod}/containers/0/env/-",
+            "value": {"name": "MPIFN_AUTH_TOKEN_FILE", "value": f"{TOKEN_MOUNT_DIR}/{secret.key}"},
+        },
+    ]
+    names = "|".join(GUARDED_FUNCTIONS)
+    return _component(
+        patches=[
+            {"target": _CONTROLLERS, "patch": _json_patch(controller)},
+            *(
+                {
+                    "target": {"group": group, "kind": kind, "name": f"^({names})$", "namespace": FUNCTIONS_NAMESPACE},
+                    "patch": _json_patch(function),
+                }
+                for group, kind in workloads
+            ),
+        ]
+    )
+
+
+def gang_component(api_version: str) -> dict[str, Any]:
+    rule = {"apiVersion": api_version, "resource": "podgroups", "updateStrategy": {"method": "InPlace"}}
+    return _component(
+        patches=[
+            {
+                "target": _CONTROLLERS,
+                "patch": _json_patch([{"op": "add", "path": "/spec/childResources/-", "value": rule}]),
+            }
+        ]
+    )
+
+
+def api_component(controller: str) -> dict[str, Any]:
+    """Adds a CRD and its controller, whose hooks and child rules follow the main
+    controller's as they are when kustomize reaches this Component; the Components after it
+    patch both alike."""
+    return _component(
+        resources=["mpijob.yaml"],
+        replacements=[
+            {
+                "source": {**_CONTROLLERS, "name": MAIN_CONTROLLER, "fieldPath": field},
+                "targets": [{"select": {**_CONTROLLERS, "name": controller}, "fieldPaths": [field]}],
+            }
+            for field in ("spec.hooks", "spec.childResources")
+        ],
+    )
+
+
+GANG_COMPONENTS = {"gang-volcano": VOLCANO, "gang-scheduler-plugins": SCHEDULER_PLUGINS}
+FOREIGN_APIS = {
+    # component: (controller, CRD group, version, short names, parent apiVersion)
+    "kubeflow": ("mpifn-kubeflow-mpijob", "kubeflow.org", "v2beta1", ["kfmpijob"], api.KUBEFLOW_API_VERSION),
+    "seed": ("mpifn-seed-mpijob", "skatelescope.org", "v1", ["seedmpijob"], api.SEED_API_VERSION),
+}
+
+
+FUNCTIONS = ("sync", "finalize", "probe")
+IMAGES = ("mpibase", *FUNCTIONS)
+
+
+def image_overlay(resource: str, registry: str, tag: str) -> dict[str, Any]:
+    """A kustomization of `resource` with every image of the project as REGISTRY/<name>:TAG
+    (container images and, through knative/images-in-env.yaml, MPIFN_DEFAULT_IMAGE and
+    MPIFN_INIT_IMAGE)."""
     return {
-        Path("metacontroller/base/crd.yaml"): [mpijob_crd()],
-        Path("metacontroller/base/compositecontroller.yaml"): [
-            composite_controller("mpifn-mpijob", api.API_VERSION, api.PLURAL)
-        ],
-        Path("metacontroller/kubeflow/mpijob.yaml"): [
-            foreign_crd("kubeflow.org", "v2beta1", ["kfmpijob"]),
-            composite_controller("mpifn-kubeflow-mpijob", api.KUBEFLOW_API_VERSION, api.PLURAL),
-        ],
-        Path("metacontroller/seed/mpijob.yaml"): [
-            foreign_crd("skatelescope.org", "v1", ["seedmpijob"]),
-            composite_controller("mpifn-seed-mpijob", api.SEED_API_VERSION, api.PLURAL),
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [resource],
+        "images": [
+            {"name": f"{DEFAULT_REGISTRY}/{image}", "newName": f"{registry.rstrip('/')}/{image}", "newTag": tag}
+            for image in IMAGES
         ],
     }
+
+
+def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
+    """Every generated file: the base under metacontroller/ and the Components, by path."""
+    files: dict[Path, list[dict[str, Any]]] = {
+        Path("metacontroller/base/crd.yaml"): [mpijob_crd()],
+        Path("metacontroller/base/compositecontroller.yaml"): [
+            composite_controller(MAIN_CONTROLLER, api.API_VERSION, api.PLURAL)
+        ],
+    }
+    for target in HOOK_TARGETS.values():
+        files[COMPONENTS_DIR / target.name / "kustomization.yaml"] = [hook_target_component(target)]
+    files[COMPONENTS_DIR / OPENFAAS_TOKEN.component / "kustomization.yaml"] = [auth_component(OPENFAAS_TOKEN, ())]
+    files[COMPONENTS_DIR / TOKEN.component / "kustomization.yaml"] = [auth_component(TOKEN, FUNCTION_WORKLOADS)]
+    for component, gang in GANG_COMPONENTS.items():
+        files[COMPONENTS_DIR / component / "kustomization.yaml"] = [gang_component(gang.api_version)]
+    for component, (controller, group, version, short_names, parent) in FOREIGN_APIS.items():
+        files[COMPONENTS_DIR / component / "mpijob.yaml"] = [
+            foreign_crd(group, version, short_names),
+            composite_controller(controller, parent, api.PLURAL),
+        ]
+        files[COMPONENTS_DIR / component / "kustomization.yaml"] = [api_component(controller)]
+    return files
 
 
 def mpijob_crd() -> dict[str, Any]:

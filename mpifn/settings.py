@@ -5,13 +5,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DEFAULT_WORKER_HOST_TEMPLATE = "{job}-worker-{index}.{job}-worker.{namespace}.svc"
+# The project's images are REGISTRY/<name>:TAG (Makefile, stack.yml, kustomize `images:`).
+DEFAULT_REGISTRY = "docker.io/mpifn"
+DEFAULT_TAG = "0.1.0"
+MPIBASE_IMAGE = f"{DEFAULT_REGISTRY}/mpibase:{DEFAULT_TAG}"
 
 
 @dataclass(frozen=True)
 class Settings:
     probe_url: str = "http://gateway.openfaas:8080/function/probe"
-    default_image: str = "mpifn/mpibase:0.1.0"
-    init_image: str = "mpifn/mpibase:0.1.0"
+    default_image: str = MPIBASE_IMAGE
+    init_image: str = MPIBASE_IMAGE
     worker_host_template: str = DEFAULT_WORKER_HOST_TEMPLATE
     max_replicas: int = 4096
     max_body_bytes: int = 8 * 1024 * 1024

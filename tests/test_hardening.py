@@ -9,6 +9,7 @@ import requests
 import yaml
 
 from mpifn import hooks, web
+from mpifn.manifests import OPENFAAS_TOKEN
 from tests.conftest import ROOT, load_yaml
 from tests.support.metacontroller import as_observed, hook_request
 from tests.support.pod_security import pod_templates_of, restricted_problems
@@ -134,13 +135,14 @@ def test_the_auth_variants_wire_the_token_into_sync_and_finalize_only():
     for key in ("version", "provider", "configuration"):
         assert guarded[key] == plain[key]
 
-    openfaas = (ROOT / "deploy" / "auth" / "openfaas" / "kustomization.yaml").read_text()
-    assert "../../../metacontroller" in openfaas
-    assert openfaas.count("{secretRef: {name: mpifn-auth-token, namespace: openfaas-fn, key: mpifn-auth-token}}") == 2
-    knative = (ROOT / "deploy" / "auth" / "knative" / "kustomization.yaml").read_text()
-    assert knative.count("{secretRef: {name: mpifn-auth, namespace: mpifn, key: token}}") == 2
-    assert "{name: MPIFN_AUTH_TOKEN_FILE, value: /var/run/secrets/mpifn/token}" in knative
-    assert 'name: "sync|finalize"' in knative
+    # The secret Metacontroller reads (deploy/components/auth-openfaas) is the one the stack mounts.
+    secret = OPENFAAS_TOKEN
+    assert (secret.name, secret.key, secret.namespace) == ("mpifn-auth-token", "mpifn-auth-token", "openfaas-fn")
+    assert guarded["functions"]["sync"]["secrets"] == [secret.name]
+    assert token_file == f"/var/openfaas/secrets/{secret.key}"
+    component = yaml.safe_load((ROOT / "deploy" / "components" / "auth-openfaas" / "kustomization.yaml").read_text())
+    operations = yaml.safe_load(component["patches"][0]["patch"])
+    assert [op["value"] for op in operations] == [secret.reference()] * 2
 
 
 def test_the_token_file_of_the_manifests_is_what_the_server_reads(start_server, tmp_path, hello):

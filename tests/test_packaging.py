@@ -1,14 +1,27 @@
 """The shipped manifests: CRD from the one schema, controller wiring, OpenFaaS and Knative."""
 
+import re
+
 import kubernetes_validate
 import yaml
 
 from mpifn.cli import GENERATED_HEADER, to_yaml
 from mpifn.manifests import generated_manifests
+from mpifn.settings import Settings
 from tests.conftest import ROOT
 from tests.support.kubernetes import KUBERNETES_VERSION
 
 FUNCTIONS = ("sync", "finalize", "probe")
+STACKS = ("stack.yml", "stack.auth.yml")
+
+
+def faas_cli_substitute(text: str, environ: dict[str, str]) -> str:
+    """faas-cli's environment substitution for the forms the stacks use: ${NAME:-default}."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: environ.get(m.group(1)) or m.group(2), text)
+
+
+def load_stack(name: str, environ: dict[str, str] | None = None) -> dict:
+    return yaml.safe_load(faas_cli_substitute((ROOT / name).read_text(), environ or {}))
 
 
 def test_committed_manifests_are_the_generated_ones():
@@ -55,8 +68,32 @@ def test_controller_hooks_use_v2_and_the_gateway():
     }
 
 
+def test_stacks_substitute_only_registry_and_tag():
+    for name in STACKS:
+        assert set(re.findall(r"\$\{[^}]*\}", (ROOT / name).read_text())) == {
+            "${REGISTRY:-docker.io/mpifn}",
+            "${TAG:-0.1.0}",
+        }, name
+
+
+def test_one_registry_and_tag_name_every_image_of_the_stacks():
+    environ = {"REGISTRY": "registry.example:5000/team", "TAG": "1.2.3"}
+    for name in STACKS:
+        stack = load_stack(name, environ)
+        for function, spec in stack["functions"].items():
+            assert spec["image"] == f"registry.example:5000/team/{function}:1.2.3"
+            for variable in ("MPIFN_DEFAULT_IMAGE", "MPIFN_INIT_IMAGE"):
+                assert spec["environment"][variable] == "registry.example:5000/team/mpibase:1.2.3"
+        assert "mpifn/" not in yaml.safe_dump(stack).replace("registry.example:5000/team/", "")
+    defaults = load_stack("stack.yml")["functions"]["sync"]
+    assert (defaults["image"], defaults["environment"]["MPIFN_DEFAULT_IMAGE"]) == (
+        "docker.io/mpifn/sync:0.1.0",
+        Settings().default_image,
+    )
+
+
 def test_stack_builds_every_function_offline():
-    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    stack = load_stack("stack.yml")
     assert stack["provider"]["name"] == "openfaas"
     assert (ROOT / "template" / "dockerfile" / "template.yml").read_text() == "language: dockerfile\n"
     assert stack["configuration"]["copy"] == ["./mpifn"]
@@ -74,7 +111,7 @@ def test_knative_services_scale_to_zero_on_the_revision_template():
     documents = list(yaml.safe_load_all((ROOT / "knative" / "functions.yaml").read_text()))
     services = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Service"}
     assert set(services) == set(FUNCTIONS)
-    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    stack = load_stack("stack.yml")
     for name, service in services.items():
         assert "annotations" not in service["metadata"]
         assert service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"

@@ -1,7 +1,7 @@
 """Opt-in gang scheduling: a PodGroup child for Volcano or for scheduler-plugins.
 
 The operator emits a PodGroup when the CompositeController lists podgroups among its
-child resources (the kustomize overlays metacontroller/gang-*/ add that rule), so the
+child resources (the kustomize Components deploy/components/gang-*/ add that rule), so the
 choice lives in one place: the installed manifests.
 """
 

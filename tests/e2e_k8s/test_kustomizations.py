@@ -1,28 +1,38 @@
-"""Every kustomization the project ships builds with the real kubectl, and each overlay
-changes what it says it changes."""
+"""The kustomize Components combine: every combination of hook target, bearer token, gang
+scheduler, extra APIs, in either order, builds with the real kubectl, and in each one every
+CompositeController sends every hook to the chosen target, with the token when auth is on.
+The ready kustomizations in deploy/ are such combinations, and an overlay written by
+`mpifn overlay` leaves no default image name anywhere."""
 
+import os
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
+from mpifn import manifests
+from mpifn.cli import write_overlay
+
 from .cluster import REPO_ROOT, tool_binary
 
-KUSTOMIZATIONS = sorted(
-    str(path.parent.relative_to(REPO_ROOT))
-    for pattern in (
-        "metacontroller/**/kustomization.yaml",
-        "metacontroller/kustomization.yaml",
-        "deploy/**/kustomization.yaml",
-        "knative/kustomization.yaml",
-    )
-    for path in REPO_ROOT.glob(pattern)
-)
+COMPONENTS = REPO_ROOT / "deploy" / "components"
+TOKENS = {"openfaas": manifests.OPENFAAS_TOKEN, "knative": manifests.TOKEN, "plain": manifests.TOKEN}
+GANGS = {None: None, **{name: gang.api_version for name, gang in manifests.GANG_COMPONENTS.items()}}
+APIS = {"kubeflow": "kubeflow.org/v2beta1", "seed": "skatelescope.org/v1"}
+# The ready kustomizations the README documents: folder -> (target, auth on).
+READY = {
+    "deploy/openfaas": ("openfaas", False),
+    "deploy/openfaas-auth": ("openfaas", True),
+    "deploy/knative": ("knative", False),
+    "deploy/knative-auth": ("knative", True),
+}
 
 
-def build(directory: str) -> list[dict]:
+def kustomize(directory: Path) -> list[dict]:
     result = subprocess.run(
-        [str(tool_binary("kubernetes", "kubectl")), "kustomize", str(REPO_ROOT / directory)],
+        [str(tool_binary("kubernetes", "kubectl")), "kustomize", str(directory)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -35,49 +45,104 @@ def controllers(documents: list[dict]) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in documents if d["kind"] == "CompositeController"}
 
 
-def test_every_shipped_kustomization_is_found():
-    assert {
-        "metacontroller",
-        "metacontroller/base",
-        "metacontroller/knative",
-        "metacontroller/kubeflow",
-        "metacontroller/seed",
-        "metacontroller/gang-volcano",
-        "metacontroller/gang-scheduler-plugins",
-    } <= set(KUSTOMIZATIONS)
+def combination(tmp_path: Path, components: list[str]) -> list[dict]:
+    def relative(path: Path) -> str:  # kustomize refuses absolute paths
+        return os.path.relpath(path, tmp_path)
+
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [relative(REPO_ROOT / "metacontroller" / "base")],
+                "components": [relative(COMPONENTS / name) for name in components],
+            }
+        )
+    )
+    return kustomize(tmp_path)
 
 
-@pytest.mark.parametrize("directory", KUSTOMIZATIONS)
-def test_kustomization_builds(directory):
-    kinds = {d["kind"] for d in build(directory)}
-    assert kinds & {"CompositeController", "Service"}, f"{directory} builds {kinds}"
+def assert_wired(documents: list[dict], target: str, auth: bool, gang: str | None, apis: tuple[str, ...]) -> None:
+    found = controllers(documents)
+    parents = {c["spec"]["parentResource"]["apiVersion"] for c in found.values()}
+    assert parents == {"mpifn.dev/v1", *(APIS[api] for api in apis)}
+    expected_hooks = {
+        hook: {
+            "version": "v2",
+            "webhook": {
+                "url": manifests.HOOK_TARGETS[target].url(hook),
+                "timeout": "10s",
+                **({"authorization": TOKENS[target].reference()} if auth else {}),
+            },
+        }
+        for hook in manifests.HOOKS
+    }
+    for name, controller in found.items():
+        assert controller["spec"]["hooks"] == expected_hooks, name
+        podgroups = [r["apiVersion"] for r in controller["spec"]["childResources"] if r["resource"] == "podgroups"]
+        assert podgroups == ([GANGS[gang]] if gang else []), name
 
 
-def test_knative_overlay_points_hooks_at_the_services():
-    hooks = controllers(build("metacontroller/knative"))["mpifn-mpijob"]["spec"]["hooks"]
-    assert hooks["sync"]["webhook"]["url"] == "http://sync.mpifn.svc.cluster.local"
-    assert hooks["finalize"]["webhook"]["url"] == "http://finalize.mpifn.svc.cluster.local"
+COMBINATIONS = [
+    (target, auth, gang, apis)
+    for target in manifests.HOOK_TARGETS
+    for auth in (False, True)
+    for gang in GANGS
+    for apis in ((), ("kubeflow",), ("seed",), ("kubeflow", "seed"))
+]
 
 
-@pytest.mark.parametrize(
-    ("overlay", "api_version"),
-    [
-        ("metacontroller/gang-volcano", "scheduling.volcano.sh/v1beta1"),
-        ("metacontroller/gang-scheduler-plugins", "scheduling.x-k8s.io/v1alpha1"),
-    ],
-)
-def test_gang_overlays_add_the_podgroup_rule(overlay, api_version):
-    rules = controllers(build(overlay))["mpifn-mpijob"]["spec"]["childResources"]
-    assert {"apiVersion": api_version, "resource": "podgroups", "updateStrategy": {"method": "InPlace"}} in rules
+def test_every_component_is_in_the_combinations():
+    on_disk = {path.parent.name for path in COMPONENTS.glob("*/kustomization.yaml")}
+    named = set(manifests.HOOK_TARGETS) | {t.component for t in TOKENS.values()} | set(GANGS) - {None} | set(APIS)
+    assert on_disk == named
 
 
-@pytest.mark.parametrize(
-    ("overlay", "parent"),
-    [
-        ("metacontroller/kubeflow", "kubeflow.org/v2beta1"),
-        ("metacontroller/seed", "skatelescope.org/v1"),
-    ],
-)
-def test_api_overlays_add_a_second_controller(overlay, parent):
-    parents = {c["spec"]["parentResource"]["apiVersion"] for c in controllers(build(overlay)).values()}
-    assert parents == {"mpifn.dev/v1", parent}
+@pytest.mark.parametrize(("target", "auth", "gang", "apis"), COMBINATIONS)
+def test_components_combine_in_any_order(tmp_path, target, auth, gang, apis):
+    parts = [target, *([TOKENS[target].component] if auth else []), *([gang] if gang else []), *apis]
+    for order, components in enumerate((parts, parts[::-1])):
+        folder = tmp_path / str(order)
+        folder.mkdir()
+        assert_wired(combination(folder, components), target, auth, gang, apis)
+
+
+def test_without_components_the_hooks_are_on_the_openfaas_gateway(tmp_path):
+    assert_wired(combination(tmp_path, []), "openfaas", False, None, ())
+
+
+def test_every_ready_kustomization_is_documented():
+    found = {str(p.parent.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "deploy").glob("*/kustomization.yaml")}
+    assert found - {"deploy/components"} == set(READY)
+    readme = (REPO_ROOT / "README.md").read_text()
+    for folder in READY:
+        assert f"{folder}/" in readme, folder
+
+
+@pytest.mark.parametrize("folder", sorted(READY))
+def test_ready_kustomizations_wire_their_target(folder):
+    target, auth = READY[folder]
+    documents = kustomize(REPO_ROOT / folder)
+    assert_wired(documents, target, auth, None, ())
+    functions = [d for d in documents if d["kind"] in ("Deployment", "Service") and "template" in d.get("spec", {})]
+    expected = [] if target == "openfaas" else sorted(manifests.FUNCTIONS)
+    assert sorted(d["metadata"]["name"] for d in functions) == expected
+    for function in functions:
+        env = {e["name"]: e.get("value") for e in function["spec"]["template"]["spec"]["containers"][0]["env"]}
+        guarded = auth and function["metadata"]["name"] in manifests.GUARDED_FUNCTIONS
+        assert ("MPIFN_AUTH_TOKEN_FILE" in env) == guarded, function["metadata"]["name"]
+
+
+def test_metacontroller_folder_still_builds_the_default_install():
+    assert_wired(kustomize(REPO_ROOT / "metacontroller"), "openfaas", False, None, ())
+
+
+DEFAULT_IMAGE = re.compile(r"(docker\.io/)?mpifn/(mpibase|sync|finalize|probe)\b")
+
+
+@pytest.mark.parametrize("folder", sorted(READY))
+def test_an_overlay_with_another_registry_leaves_no_default_image(tmp_path, folder):
+    assert write_overlay(REPO_ROOT / folder, "registry.example:5000/team", "1.2.3", tmp_path / "overlay") == 0
+    text = yaml.safe_dump_all(kustomize(tmp_path / "overlay"))
+    assert not DEFAULT_IMAGE.search(text.replace("registry.example:5000/team/", "")), text
+    if folder.startswith("deploy/knative"):
+        for name in manifests.IMAGES:
+            assert f"registry.example:5000/team/{name}:1.2.3" in text
