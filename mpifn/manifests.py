@@ -232,6 +232,29 @@ def image_overlay(resource: str, registry: str, tag: str) -> dict[str, Any]:
     }
 
 
+# What the API server accepts in any object's metadata (ObjectMeta), for strict checks.
+OBJECT_META_FIELDS = (
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+    "annotations", "ownerReferences", "finalizers", "managedFields",
+)  # fmt: skip
+
+
+def object_schema(api_version: str) -> dict[str, Any] | None:
+    """The schema the API server checks an MPIJob of `api_version` against, with the
+    installed CRD (base or API Component), or None if no shipped CRD serves it."""
+    for documents in generated_manifests().values():
+        for crd in documents:
+            if crd["kind"] != "CustomResourceDefinition":
+                continue
+            for version in crd["spec"]["versions"]:
+                if f"{crd['spec']['group']}/{version['name']}" == api_version:
+                    schema = version["schema"]["openAPIV3Schema"]
+                    metadata = {"type": "object", "properties": {field: {} for field in OBJECT_META_FIELDS}}
+                    return {**schema, "properties": {**schema["properties"], "metadata": metadata}}
+    return None
+
+
 def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
     """Every generated file: the base under metacontroller/ and the Components, by path."""
     files: dict[Path, list[dict[str, Any]]] = {

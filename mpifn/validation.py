@@ -143,5 +143,26 @@ def describe(error: "jsonschema.ValidationError", root: str) -> str:
     return f"{path}: {error.message}"
 
 
+def unknown_fields(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
+    """Fields the schema does not declare, named as the API server's strict field validation
+    names them (`unknown field "spec.slotPerWorker"`); free-form parts are not entered."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(value, dict) and "properties" in schema:
+        found = []
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in schema["properties"]:
+                found += unknown_fields(schema["properties"][key], item, where)
+            else:
+                found.append(f'unknown field "{where}"')
+        return found
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [
+            problem for i, item in enumerate(value) for problem in unknown_fields(schema["items"], item, f"{path}[{i}]")
+        ]
+    return []
+
+
 def show(value: Any) -> str:
     return json.dumps(value)[:80]

@@ -121,3 +121,13 @@ def test_knative_services_scale_to_zero_on_the_revision_template():
             "MPIFN_PROBE_URL": "http://probe.mpifn.svc.cluster.local",
         }
         assert env == {k: str(v) for k, v in expected.items()}
+
+
+def test_the_docs_point_only_inside_the_repository():
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("*/**/README.md"))]
+    for document in documents:
+        text = document.read_text()
+        assert "DESIGN.md" not in text, document
+        for target in re.findall(r"\]\(([^)#]+)\)", text):
+            if not target.startswith(("http://", "https://")):
+                assert (document.parent / target).exists(), f"{document.relative_to(ROOT)}: link to {target}"

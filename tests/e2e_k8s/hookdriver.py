@@ -2,7 +2,8 @@
 
 The real Metacontroller cannot be built on this machine (the Go module proxy
 refuses github.com/metacontroller/metacontroller, every version), so this
-driver plays its part. It follows the documented contract (DESIGN.md section 4,
+driver plays its part. It follows the documented contract (docs/design.md,
+"The Metacontroller contract";
 Metacontroller's CompositeController and hook v2 docs) and nothing more:
 
 - it is configured by the shipped CompositeController (from `kubectl

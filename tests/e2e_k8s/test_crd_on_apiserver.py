@@ -1,33 +1,57 @@
-"""The MPIJob CRD as a real kube-apiserver sees it (no Metacontroller needed).
+"""The MPIJob CRDs as a real kube-apiserver sees them (no Metacontroller needed).
 
-The apiserver, not a schema linter, decides whether the CRD is structural,
+The apiserver, not a schema linter, decides whether the CRDs are structural,
 whether the status subresource is on (Metacontroller ignores the controller
-otherwise) and whether the shipped examples pass the schema.
+otherwise), whether every shipped example and the children `mpifn render` makes of it
+pass (server-side dry run, strict field validation), and whether `mpifn render` names
+unknown fields as the apiserver does.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
-from .cluster import REPO_ROOT
+from mpifn.cli import job_problems, render
+from mpifn.manifests import generated_manifests
+
+from .cluster import REPO_ROOT, KubectlError
 
 pytestmark = pytest.mark.e2e_k8s
 
-CRD_FILE = REPO_ROOT / "metacontroller" / "base" / "crd.yaml"
-EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+# The MPIJob CRD of metacontroller/base and those of the kubeflow and seed Components.
+CRDS = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "CustomResourceDefinition"]
+EXAMPLES = sorted((REPO_ROOT / "examples").rglob("*.yaml"))
+IDS = [str(p.relative_to(REPO_ROOT / "examples")) for p in EXAMPLES]
 
 
 @pytest.fixture(scope="module")
 def mpijob_crd(k8s_cluster):
-    out = k8s_cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE), "-o", "json")
+    out = k8s_cluster.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": CRDS}),
+    )
     items = out.get("items", [out]) if isinstance(out, dict) else []
     crds = [i for i in items if i.get("kind") == "CustomResourceDefinition"]
-    assert crds, f"{CRD_FILE} defines no CustomResourceDefinition"
+    assert len(crds) == len(CRDS) == 3, f"applied {len(crds)} of the generated CRDs"
     names = [c["metadata"]["name"] for c in crds]
     k8s_cluster.wait_crds_established(names)
     return [k8s_cluster.get("crd", name) for name in names]
+
+
+def dry_run(k8s_cluster, text: str) -> list[dict]:
+    args = ("apply", "--dry-run=server", "--validate=strict", "-n", "default", "-f", "-", "-o", "json")
+    out = k8s_cluster.kubectl(*args, input=text)
+    return out.get("items", [out]) if isinstance(out, dict) else []
 
 
 def test_crd_is_established_with_status_subresource(mpijob_crd):
@@ -42,9 +66,28 @@ def test_crd_is_established_with_status_subresource(mpijob_crd):
                 )
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_passes_the_schema(k8s_cluster, mpijob_crd, example: Path):
-    # server-side dry run: admission and the CRD's schema judge it, nothing is stored
-    out = k8s_cluster.kubectl("apply", "--dry-run=server", "-f", str(example), "-o", "json")
-    items = out.get("items", [out]) if isinstance(out, dict) else []
-    assert items, f"{example.name}: nothing accepted"
+@pytest.mark.parametrize("example", EXAMPLES, ids=IDS)
+def test_example_and_its_children_pass_the_apiserver(k8s_cluster, mpijob_crd, example: Path):
+    # server-side dry run: admission and the schemas judge them strictly, nothing is stored
+    assert [i["kind"] for i in dry_run(k8s_cluster, example.read_text())] == ["MPIJob"], example
+    children = dry_run(k8s_cluster, render(example, show_status=False))
+    assert sorted(c["kind"] for c in children) == ["ConfigMap", "Job", "Secret", "Service", "StatefulSet"]
+
+
+def test_render_names_unknown_fields_as_the_apiserver_does(k8s_cluster, mpijob_crd):
+    job = yaml.safe_load((REPO_ROOT / "examples" / "hello.yaml").read_text())
+    job["metadata"]["labelz"] = {"a": "b"}
+    job["spec"]["slotPerWorker"] = job["spec"].pop("slotsPerWorker")
+    job["spec"]["runPolicy"] = {"suspnd": True}
+    with pytest.raises(KubectlError) as refused:
+        dry_run(k8s_cluster, yaml.safe_dump(job))
+    apiserver = set(re.findall(r'unknown field "[^"]+"', str(refused.value)))
+    assert (
+        apiserver
+        == set(job_problems(job))
+        == {
+            'unknown field "metadata.labelz"',
+            'unknown field "spec.slotPerWorker"',
+            'unknown field "spec.runPolicy.suspnd"',
+        }
+    )
