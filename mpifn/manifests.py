@@ -219,7 +219,7 @@ IMAGES = ("mpibase", *FUNCTIONS)
 
 def image_overlay(resource: str, registry: str, tag: str) -> dict[str, Any]:
     """A kustomization of `resource` with every image of the project as REGISTRY/<name>:TAG
-    (container images and, through knative/images-in-env.yaml, MPIFN_DEFAULT_IMAGE and
+    (container images and, through the Component deploy/components/images, MPIFN_DEFAULT_IMAGE and
     MPIFN_INIT_IMAGE)."""
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
