@@ -116,6 +116,8 @@ def test_every_ready_kustomization_is_documented():
     readme = (REPO_ROOT / "README.md").read_text()
     for folder in READY:
         assert f"{folder}/" in readme, folder
+    for component in COMPONENTS.glob("*/kustomization.yaml"):
+        assert f"| `{component.parent.name}`" in readme, f"README: no row for Component {component.parent.name}"
 
 
 @pytest.mark.parametrize("folder", sorted(READY))
