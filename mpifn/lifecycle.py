@@ -97,6 +97,10 @@ def decide(job: MPIJob, observed: Observed, previous: JsonObject, now: datetime)
 
     completion_time = (previous.get("completionTime") or timestamp(now)) if finished else None
     expired = False
+    # Only time itself asks for a resync, for the second it changes the answer: the end of a
+    # TTL, and an active deadline (which also ends a wait for workers). Everything else (pods
+    # ready, the launcher done, the job edited, launcher retries) reaches Metacontroller as a
+    # change of the parent or a child, so a job without either asks for none.
     resyncs = []
     if finished and completion_time and job.run_policy.ttl_seconds_after_finished is not None:
         left = _seconds_left(completion_time, job.run_policy.ttl_seconds_after_finished, now)
@@ -117,7 +121,7 @@ def decide(job: MPIJob, observed: Observed, previous: JsonObject, now: datetime)
         # A deadline stops a launcher that has not finished by itself, for good.
         suspend_launcher=phase == SUSPENDED or (phase == FAILED and launcher.state not in ("Succeeded", "Failed")),
         expired=expired,
-        resync_after_seconds=min(left + 1 for left in resyncs if left > 0) if any(r > 0 for r in resyncs) else None,
+        resync_after_seconds=min((left for left in resyncs if left > 0), default=None),
         start_time=start_time,
         completion_time=completion_time,
     )

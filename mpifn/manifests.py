@@ -88,7 +88,6 @@ def composite_controller(name: str, parent_api_version: str, plural: str) -> dic
         "metadata": {"name": name},
         "spec": {
             "generateSelector": True,
-            "resyncPeriodSeconds": 60,
             "parentResource": {"apiVersion": parent_api_version, "resource": plural},
             "childResources": [
                 {"apiVersion": version, "resource": resource, "updateStrategy": {"method": method}}

@@ -50,21 +50,45 @@ def test_ttl_removes_the_children_after_it_and_asks_to_come_back(hello):
     hello["spec"]["runPolicy"] = {"ttlSecondsAfterFinished": 60}
     parent, observed, _ = settle(hello)
     done = sync(parent, with_status(observed, "Job", COMPLETE))
-    assert done["resyncAfterSeconds"] == 61
+    assert done["resyncAfterSeconds"] == 60
     finished = {**parent, "status": done["status"]}
-    assert sync(finished, observed, now=T0 + timedelta(seconds=30))["resyncAfterSeconds"] == 31
-    expired = sync(finished, observed, now=T0 + timedelta(seconds=61))
+    assert sync(finished, observed, now=T0 + timedelta(seconds=30))["resyncAfterSeconds"] == 30
+    expired = sync(finished, observed, now=T0 + timedelta(seconds=60))
     assert expired["children"] == []
     assert expired["status"]["phase"] == "Succeeded"
+
+
+def test_an_idle_job_asks_for_no_resync(hello):
+    """Finished (without TTL) or running without a deadline: nothing changes with time alone,
+    so Metacontroller is not asked to call again."""
+    parent, observed, first = settle(hello)
+    assert "resyncAfterSeconds" not in first
+    running = with_status(observed, "Job", {"active": 1})
+    assert "resyncAfterSeconds" not in sync(parent, running, now=T0 + timedelta(hours=5))
+    done = sync(parent, with_status(observed, "Job", COMPLETE))
+    assert done["status"]["phase"] == "Succeeded"
+    assert "resyncAfterSeconds" not in done
+    assert "resyncAfterSeconds" not in sync({**parent, "status": done["status"]}, observed, now=T0 + timedelta(days=3))
+
+
+def test_waiting_for_workers_asks_to_come_back_at_the_deadline():
+    parent = load_yaml(FIXTURES / "kubeflow-pi.yaml")
+    parent["spec"]["launcherCreationPolicy"] = "WaitForWorkersReady"
+    parent["spec"]["runPolicy"] = {"activeDeadlineSeconds": 90}
+    parent, observed, first = settle(parent)
+    assert "Job" not in kinds(first)
+    assert sync(parent, observed, now=T0 + timedelta(seconds=30.5))["resyncAfterSeconds"] == 60
+    late = sync(parent, observed, now=T0 + timedelta(seconds=90))
+    assert (late["status"]["reason"], "resyncAfterSeconds" in late) == ("DeadlineExceeded", False)
 
 
 def test_active_deadline_fails_the_job_and_stops_every_pod(hello):
     hello["spec"]["runPolicy"] = {"activeDeadlineSeconds": 600}
     parent, observed, first = settle(hello)
     assert kinds(first)["Job"]["spec"]["activeDeadlineSeconds"] == 600
-    assert first["resyncAfterSeconds"] == 601
+    assert first["resyncAfterSeconds"] == 600
     running = with_status(observed, "Job", {"active": 1})
-    late = sync(parent, running, now=T0 + timedelta(seconds=601))
+    late = sync(parent, running, now=T0 + timedelta(seconds=600))
     assert (late["status"]["phase"], late["status"]["reason"]) == ("Failed", "DeadlineExceeded")
     assert kinds(late)["Job"]["spec"]["suspend"] is True
     assert kinds(late)["StatefulSet"]["spec"]["replicas"] == 0

@@ -92,6 +92,13 @@ def test_one_registry_and_tag_name_every_image_of_the_stacks():
     )
 
 
+def test_no_controller_resyncs_on_a_timer():
+    """Idle jobs cost no hook calls: sync asks for a resync only when time changes its answer."""
+    for documents in generated_manifests().values():
+        for document in documents:
+            assert "resyncPeriodSeconds" not in document.get("spec", {}), document["metadata"]["name"]
+
+
 def test_stack_builds_every_function_offline():
     stack = load_stack("stack.yml")
     assert stack["provider"]["name"] == "openfaas"
@@ -114,7 +121,10 @@ def test_knative_services_scale_to_zero_on_the_revision_template():
     stack = load_stack("stack.yml")
     for name, service in services.items():
         assert "annotations" not in service["metadata"]
-        assert service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
+        annotations = service["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+        assert annotations["autoscaling.knative.dev/scale-to-zero-pod-retention-period"] == "1m"
+        assert service["metadata"]["labels"] == {"networking.knative.dev/visibility": "cluster-local"}
         env = {e["name"]: e["value"] for e in service["spec"]["template"]["spec"]["containers"][0]["env"]}
         expected = {
             **stack["functions"][name]["environment"],

@@ -74,8 +74,8 @@ def functions_server(tmp_path_factory):
         yield server
 
 
-# The shipped resyncPeriodSeconds (60) would make "several resync periods" take
-# minutes; the driver resyncs every RESYNC_PERIOD seconds instead.
+# The shipped controller has no resync period, so only Metacontroller's cache flush (every
+# 30 min) would resync a steady job; the driver resyncs every RESYNC_PERIOD seconds instead.
 RESYNC_PERIOD = 2.0
 
 

@@ -23,7 +23,8 @@ Metacontroller's CompositeController and hook v2 docs) and nothing more:
   parent and removed when finalize answers finalized: true.
 
 A parent is synced when it or one of its children changed (what the real
-informers see), after resyncAfterSeconds, and every resync period. Not
+informers see), after resyncAfterSeconds, and every resync period
+(resyncPeriodSeconds, else the real one's cache flush, every 30 min). Not
 modelled (the tests do not need it): watches (it polls), exponential backoff,
 Retry-After, a 3-way merge against fields changed by others, webhook auth.
 """
@@ -40,6 +41,9 @@ from typing import Any
 from .cluster import _INSECURE, Cluster
 
 LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+# Without resyncPeriodSeconds the real Metacontroller syncs a parent on a timer only when its
+# informers relist (-cache-flush-interval, 30 min by default): the relist updates every parent.
+CACHE_FLUSH_SECONDS = 1800.0
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # v2 decodes strictly
 
 
@@ -66,7 +70,7 @@ class HookDriver:
     def __init__(self, cluster: Cluster, controller: dict, interval: float = 0.5, resync_period: float | None = None):
         self.cluster, self.controller, self.interval = cluster, controller, interval
         spec = controller["spec"]
-        self.resync_period = resync_period or float(spec.get("resyncPeriodSeconds", 60))
+        self.resync_period = resync_period or float(spec.get("resyncPeriodSeconds") or CACHE_FLUSH_SECONDS)
         self.finalizer = f"metacontroller.io/compositecontroller-{controller['metadata']['name']}"
         self.hooks = {name: hook["webhook"]["url"] for name, hook in spec["hooks"].items()}
         assert all(hook.get("version") == "v2" for hook in spec["hooks"].values()), "only v2 hooks are driven"
