@@ -8,7 +8,7 @@ from mpifn import hooks, web
 from mpifn import settings as operator_settings
 from mpifn.web import Handler, Reply, hook_handler, json_reply
 
-_NUMERIC_QUERY_FIELDS = ("replicas", "minReplicas", "slots", "sshPort", "timeoutSeconds")
+_NUMERIC_QUERY_FIELDS = ("replicas", "minReplicas", "slots", "sshPort", "timeoutSeconds", "expires")
 
 
 def probe_handler(payload: Any, query: Mapping[str, str]) -> Reply:

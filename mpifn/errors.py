@@ -1,4 +1,4 @@
-"""The two ways a hook request can be wrong."""
+"""The ways a request can be refused, each with its HTTP status."""
 
 
 class RequestError(ValueError):
@@ -11,3 +11,11 @@ class InvalidSpec(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class Forbidden(ValueError):
+    """Understood, but not allowed (HTTP 403): e.g. a probe request without a valid signature."""
+
+
+class Misconfigured(RuntimeError):
+    """The function's own setup is wrong (HTTP 500); the message names the setting, never a secret."""

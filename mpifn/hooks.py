@@ -4,10 +4,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from mpifn import lifecycle, naming
+from mpifn import lifecycle, naming, signing
 from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
-from mpifn.children.launcher import launcher_job
+from mpifn.children.launcher import launcher_job, signed_in
 from mpifn.children.podgroup import Gang, gang_of, pod_group
 from mpifn.children.service import worker_service
 from mpifn.children.ssh import ssh_secret
@@ -17,6 +17,7 @@ from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
 from mpifn.observed import Observed, desired_form, object_problems, observed_children
 from mpifn.settings import Settings
+from mpifn.signing import Signed, SignedJob
 from mpifn.spec import parse_job
 from mpifn.status import invalid_spec_status, job_status
 
@@ -41,11 +42,16 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
             "children": observed.desired_forms(),
         }
     state = lifecycle.decide(job, observed, previous, moment)
+    if _signature_outdated(job, observed, state, settings, moment):
+        # A launcher that has not started yet and whose probe signature would be refused
+        # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
+        # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
+        state = replace(state, keep_launcher=False)
     response: JsonObject = {
         "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment)),
         "children": []
         if state.expired
-        else desired_children(job, observed, state, settings, gang_of(request.get("controller"))),
+        else desired_children(job, observed, state, settings, gang_of(request.get("controller")), _uid(parent), moment),
     }
     if state.resync_after_seconds is not None:
         response["resyncAfterSeconds"] = state.resync_after_seconds
@@ -75,7 +81,14 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
         []  # the TTL already removed them; nothing is recreated only to be deleted
         if state.expired
         else desired_children(
-            job, observed, stopping, settings, gang_of(request.get("controller")), generate_secret=False
+            job,
+            observed,
+            stopping,
+            settings,
+            gang_of(request.get("controller")),
+            _uid(parent),
+            moment,
+            generate_secret=False,
         )
     )
     done = not launcher_running and state.workers.current == 0
@@ -96,6 +109,8 @@ def desired_children(
     state: Lifecycle,
     settings: Settings,
     gang: Gang | None,
+    uid: str,
+    now: datetime,
     generate_secret: bool = True,
 ) -> list[JsonObject]:
     children = [
@@ -113,8 +128,47 @@ def desired_children(
         # Parsed afresh from the last-applied annotation (without one, the observed object's
         # own template, which nothing after this edits): the launcher keeps it without a copy.
         frozen = desired_form(running).get("spec", {}).get("template") if running else None
-        children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen))
+        signed = None if frozen else _signed(job, uid, now, settings)
+        children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen, signed))
     return sorted(children, key=lambda child: (child["kind"], child["metadata"]["name"]))
+
+
+def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings) -> Signed | None:
+    """The probe fields of a new launcher, signed until its ticket lifetime ends; None when
+    signing is off."""
+    key = signing.signing_key(settings)
+    if key is None:
+        return None
+    lifetime = signing.ticket_lifetime(settings, job.run_policy.active_deadline_seconds)
+    fields = SignedJob(
+        namespace=job.namespace,
+        name=job.name,
+        uid=uid,
+        replicas=job.replicas,
+        min_replicas=job.min_replicas,
+        slots=job.slots,
+        ssh_port=job.ssh_port,
+        expires=int(now.timestamp()) + lifetime,
+    )
+    return fields, signing.signature(fields, key)
+
+
+def _signature_outdated(job: MPIJob, observed: Observed, state: Lifecycle, settings: Settings, now: datetime) -> bool:
+    launcher = state.launcher
+    if not (
+        state.keep_launcher and launcher.exists and launcher.active == 0 and launcher.state in ("Waiting", "Suspended")
+    ):
+        return False
+    keys = signing.accepted_keys(settings)
+    if not keys:
+        return False
+    running = observed.get("Job", naming.launcher_name(job.name))
+    template = desired_form(running).get("spec", {}).get("template") if running else None
+    return signing.outdated(signed_in(template or {}), keys, now.timestamp())
+
+
+def _uid(parent: JsonObject) -> str:
+    return str(parent["metadata"].get("uid") or "")
 
 
 def _nothing_runs(observed: Observed, job_name: str) -> bool:

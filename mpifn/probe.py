@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from mpifn import schema
+from mpifn import schema, signing
 from mpifn.errors import RequestError
 from mpifn.flavours import flavour
 from mpifn.settings import Settings
+from mpifn.signing import SignedJob
 from mpifn.validation import problems, validator
 
 JsonObject = dict[str, Any]
@@ -37,6 +38,21 @@ class ProbeRequest:
     ssh_port: int
     mpi_implementation: str
     timeout_seconds: float
+    uid: str = ""
+    expires: int = 0
+    signature: str = ""
+
+    def signed_job(self) -> SignedJob:
+        return SignedJob(
+            self.namespace,
+            self.name,
+            self.uid,
+            self.replicas,
+            self.min_replicas,
+            self.slots,
+            self.ssh_port,
+            self.expires,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,9 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
         mpi_implementation=body.get("mpiImplementation", "OpenMPI"),
         # The default never exceeds the operator's limit (MPIFN_MAX_PROBE_TIMEOUT_SECONDS).
         timeout_seconds=float(body.get("timeoutSeconds", min(5, settings.max_probe_timeout_seconds))),
+        uid=body.get("uid", ""),
+        expires=body.get("expires", 0),
+        signature=body.get("signature", ""),
     )
 
 
@@ -118,7 +137,11 @@ def worker_hosts(request: ProbeRequest, template: str) -> list[str]:
     ]
 
 
-def probe(request: ProbeRequest, settings: Settings) -> ProbeReport:
+def probe(request: ProbeRequest, settings: Settings, now: float | None = None) -> ProbeReport:
+    """Raises Forbidden, before any name is resolved or socket opened, when the probe has a
+    key and the request's signature does not verify."""
+    keys = signing.accepted_keys(settings)
+    signing.check(request.signed_job(), request.signature, keys, time.time() if now is None else now)
     hosts = worker_hosts(request, settings.worker_host_template)
     return ProbeReport(request, _Probe(request, hosts).run())
 

@@ -121,6 +121,10 @@ PROBE_REQUEST: dict[str, Any] = {
         "sshPort": _integer(1, "Port of the workers' sshd (default 2222).", maximum=65535),
         "mpiImplementation": {"type": "string", "enum": list(MPI_IMPLEMENTATIONS)},
         "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+        # The launcher's signature from sync (required when the probe has a key).
+        "uid": {"type": "string", "pattern": "^[-a-z0-9]{0,64}$"},
+        "expires": _integer(0, "Unix time after which the signature is refused."),
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },
 }
 

@@ -22,6 +22,9 @@ class Settings:
     max_probe_timeout_seconds: float = 30.0
     init_deadline_seconds: int = 300
     auth_token_file: str = ""
+    probe_key_file: str = ""
+    previous_probe_key_file: str = ""
+    probe_ticket_seconds: int = 7 * 24 * 3600
 
 
 _ENV = {
@@ -34,6 +37,9 @@ _ENV = {
     "max_probe_timeout_seconds": "MPIFN_MAX_PROBE_TIMEOUT_SECONDS",
     "init_deadline_seconds": "MPIFN_INIT_DEADLINE_SECONDS",
     "auth_token_file": "MPIFN_AUTH_TOKEN_FILE",
+    "probe_key_file": "MPIFN_PROBE_KEY_FILE",
+    "previous_probe_key_file": "MPIFN_PREVIOUS_PROBE_KEY_FILE",
+    "probe_ticket_seconds": "MPIFN_PROBE_TICKET_SECONDS",
 }
 
 

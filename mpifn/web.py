@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mpifn import settings as operator_settings
-from mpifn.errors import RequestError
+from mpifn.errors import Forbidden, Misconfigured, RequestError
 
 HEALTH_PATHS = ("/_/health", "/_/ready", "/healthz")
 
@@ -146,6 +146,11 @@ def _dispatch(function: str, handler: Handler, call: Call, accepts_get: bool, jo
         return handler(payload, call.query)
     except RequestError as error:
         return error_reply(400, str(error))
+    except Forbidden as error:
+        return error_reply(403, str(error))
+    except Misconfigured as error:
+        _log.error(json.dumps({"function": function, "misconfigured": str(error)}))
+        return error_reply(500, f"{function}: {error}; nothing was changed")
     except Exception as error:
         # Only the type: a message could quote request content, such as a private key.
         _log.error(json.dumps({"function": function, "exception": type(error).__name__}))

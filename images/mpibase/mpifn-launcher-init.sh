@@ -19,6 +19,10 @@
 #   MPIFN_INIT_DEADLINE_SECONDS   overall deadline of this step (default 300)
 #   MPIFN_HOSTFILE                where to write the hostfile
 #                                 (default /etc/mpi/hostfile)
+#   MPIFN_PROBE_SIGNATURE         sync's signature of this job's probe fields,
+#   MPIFN_PROBE_EXPIRES           when it expires (Unix time) and the job uid
+#   MPIFN_JOB_UID                 it covers; sent along when set (a probe with a
+#                                 key refuses requests without them: HTTP 403)
 #
 # Exit status: 0 when the hostfile was written; 1 when too few workers
 # answered before the deadline (the message names each unreachable worker and
@@ -74,6 +78,7 @@ IMPL="${MPIFN_MPI_IMPLEMENTATION:-OpenMPI}"
 PROBE_TIMEOUT="${MPIFN_PROBE_TIMEOUT_SECONDS:-10}"
 DEADLINE_SECONDS="${MPIFN_INIT_DEADLINE_SECONDS:-300}"
 HOSTFILE="${MPIFN_HOSTFILE:-/etc/mpi/hostfile}"
+SIGNATURE="${MPIFN_PROBE_SIGNATURE:-}"
 
 require MPIFN_PROBE_URL "$PROBE_URL"
 require_name MPIFN_JOB_NAME "$JOB"
@@ -99,6 +104,19 @@ case "$IMPL" in
     *) config_error "MPIFN_MPI_IMPLEMENTATION must be OpenMPI, MPICH or IntelMPI, got '$IMPL'" ;;
 esac
 command -v curl >/dev/null 2>&1 || config_error "curl is not installed"
+SIGNED=""
+if [ -n "$SIGNATURE" ]; then
+    case "$SIGNATURE" in
+        *[!0-9a-f]*) config_error "MPIFN_PROBE_SIGNATURE must be 64 hex digits, got '$SIGNATURE'" ;;
+    esac
+    [ "${#SIGNATURE}" -eq 64 ] || config_error "MPIFN_PROBE_SIGNATURE must be 64 hex digits, got '$SIGNATURE'"
+    require_int MPIFN_PROBE_EXPIRES "${MPIFN_PROBE_EXPIRES:-}" 0
+    case "${MPIFN_JOB_UID:-}" in
+        *[!a-z0-9-]*) config_error "MPIFN_JOB_UID must be a Kubernetes uid ([a-z0-9-]), got '${MPIFN_JOB_UID:-}'" ;;
+    esac
+    SIGNED=$(printf ',"uid":"%s","expires":%s,"signature":"%s"' \
+        "${MPIFN_JOB_UID:-}" "$(printf '%s' "$MPIFN_PROBE_EXPIRES" | sed 's/^0*\(.\)/\1/')" "$SIGNATURE")
+fi
 
 case "$PROBE_URL" in
     *\?*) URL="$PROBE_URL&format=text" ;;
@@ -121,7 +139,7 @@ backoff=1
 last_problem=""
 code=""
 
-log "job $NAMESPACE/$JOB: need $MIN_REPLICAS of $REPLICAS workers ($IMPL, $SLOTS slots each, ssh port $SSH_PORT); deadline ${DEADLINE_SECONDS}s; probe $PROBE_URL"
+log "job $NAMESPACE/$JOB: need $MIN_REPLICAS of $REPLICAS workers ($IMPL, $SLOTS slots each, ssh port $SSH_PORT); deadline ${DEADLINE_SECONDS}s; probe $PROBE_URL${SIGNED:+ (signed request)}"
 
 print_unreachable() {
     # print_unreachable FILE PREFIX: the "# unreachable" lines of a probe answer
@@ -144,8 +162,8 @@ while [ "$attempt" -lt "$MAX_ATTEMPTS" ]; do
     if [ "$max_time" -gt "$remaining" ]; then
         max_time=$remaining
     fi
-    body=$(printf '{"namespace":"%s","name":"%s","replicas":%d,"minReplicas":%d,"slots":%d,"sshPort":%d,"mpiImplementation":"%s","timeoutSeconds":%d}' \
-        "$NAMESPACE" "$JOB" "$REPLICAS" "$MIN_REPLICAS" "$SLOTS" "$SSH_PORT" "$IMPL" "$timeout")
+    body=$(printf '{"namespace":"%s","name":"%s","replicas":%d,"minReplicas":%d,"slots":%d,"sshPort":%d,"mpiImplementation":"%s","timeoutSeconds":%d%s}' \
+        "$NAMESPACE" "$JOB" "$REPLICAS" "$MIN_REPLICAS" "$SLOTS" "$SSH_PORT" "$IMPL" "$timeout" "$SIGNED")
 
     : >"$ANSWER"
     code=$(curl --silent --show-error --noproxy '*' \

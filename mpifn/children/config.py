@@ -26,7 +26,16 @@ _cache: dict[tuple[object, ...], tuple[str, ...]] = {}
 def _files(job: MPIJob, settings: Settings) -> tuple[str, ...]:
     """The files are pure in the fields of the key, and a resync asks for the same ones
     again; only strings are kept, so no caller can change what the next one gets."""
-    key = (job.name, job.namespace, job.replicas, job.slots, job.ssh_port, job.mpi_implementation, settings.probe_url)
+    key = (
+        job.name,
+        job.namespace,
+        job.replicas,
+        job.min_replicas,
+        job.slots,
+        job.ssh_port,
+        job.mpi_implementation,
+        settings.probe_url,
+    )
     found = _cache.get(key)
     if found is None:
         found = _render_files(job, settings)

@@ -9,18 +9,20 @@ from mpifn.children.podgroup import Gang, join
 from mpifn.flavours import flavour
 from mpifn.model import MPIJob
 from mpifn.settings import Settings
+from mpifn.signing import Signed, SignedJob
 
 INIT_ENTRYPOINT = "/usr/local/bin/mpifn-launcher-init"
+INIT_NAME = "mpifn-init"
 PROBE_TIMEOUT_SECONDS = 5
 
 
-def probe_request(job: MPIJob, min_replicas: int, mpi_implementation: str) -> JsonObject:
+def probe_request(job: MPIJob, mpi_implementation: str) -> JsonObject:
     """The body the launcher (and discover_hosts.sh) sends to the probe function."""
     return {
         "namespace": job.namespace,
         "name": job.name,
         "replicas": job.replicas,
-        "minReplicas": min_replicas,
+        "minReplicas": job.min_replicas,
         "slots": job.slots,
         "sshPort": job.ssh_port,
         "mpiImplementation": mpi_implementation,
@@ -34,14 +36,16 @@ def launcher_job(
     settings: Settings,
     gang: Gang | None = None,
     frozen_template: JsonObject | None = None,
+    signed: Signed | None = None,
 ) -> JsonObject:
     """`frozen_template` is the pod template of the Job already running: a Job's template
     is immutable, so once created only `suspend` may change. It is used as given, not
-    copied: the caller hands over a template of its own (hooks parse it afresh per call)."""
+    copied: the caller hands over a template of its own (hooks parse it afresh per call).
+    `signed` (the job's signed probe fields and their signature) goes into a new template only."""
     spec: JsonObject = {
         "backoffLimit": job.run_policy.backoff_limit,
         "suspend": suspend,
-        "template": frozen_template if frozen_template else join(_pod_template(job, settings), job, gang),
+        "template": frozen_template if frozen_template else join(_pod_template(job, settings, signed), job, gang),
     }
     if job.run_policy.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds
@@ -56,7 +60,7 @@ def launcher_job(
     }
 
 
-def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
+def _pod_template(job: MPIJob, settings: Settings, signed: Signed | None) -> JsonObject:
     metadata, spec = pod.pod_template(job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER))
     mounts = [
         {"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR},
@@ -67,11 +71,13 @@ def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
     if job.image:
         main["image"] = job.image
     main.setdefault("image", settings.default_image)
-    main["env"] = pod.merge_env(main.get("env"), pod.env(flavour(job.mpi_implementation).launcher_env))
+    # discover_hosts.sh, run by the main container, sends the signature too.
+    ours = [*flavour(job.mpi_implementation).launcher_env, *_signature_env(signed)]
+    main["env"] = pod.merge_env(main.get("env"), pod.env(ours))
     main["volumeMounts"] = [*main.get("volumeMounts", []), *mounts]
     spec["containers"] = containers
     spec["initContainers"] = [
-        _init_container(job, settings),
+        _init_container(job, settings, signed),
         *(pod.hardened_container(c) for c in spec.get("initContainers", [])),
     ]
     spec["volumes"] = [
@@ -83,8 +89,8 @@ def _pod_template(job: MPIJob, settings: Settings) -> JsonObject:
     return {"metadata": metadata, "spec": spec}
 
 
-def _init_container(job: MPIJob, settings: Settings) -> JsonObject:
-    request = probe_request(job, job.min_replicas, job.mpi_implementation)
+def _init_container(job: MPIJob, settings: Settings, signed: Signed | None) -> JsonObject:
+    request = probe_request(job, job.mpi_implementation)
     variables = [
         ("MPIFN_PROBE_URL", settings.probe_url),
         ("MPIFN_JOB_NAME", job.name),
@@ -97,10 +103,11 @@ def _init_container(job: MPIJob, settings: Settings) -> JsonObject:
         ("MPIFN_PROBE_TIMEOUT_SECONDS", str(request["timeoutSeconds"])),
         ("MPIFN_INIT_DEADLINE_SECONDS", str(settings.init_deadline_seconds)),
         ("MPIFN_HOSTFILE", api.HOSTFILE),
+        *_signature_env(signed),
     ]
     return pod.hardened_container(
         {
-            "name": "mpifn-init",
+            "name": INIT_NAME,
             "image": settings.init_image,
             "command": [INIT_ENTRYPOINT],
             "env": pod.env(variables),
@@ -109,5 +116,36 @@ def _init_container(job: MPIJob, settings: Settings) -> JsonObject:
     )
 
 
+def _signature_env(signed: Signed | None) -> list[tuple[str, str]]:
+    if signed is None:
+        return []
+    job, signature = signed
+    return [("MPIFN_JOB_UID", job.uid), ("MPIFN_PROBE_EXPIRES", str(job.expires)), ("MPIFN_PROBE_SIGNATURE", signature)]
+
+
+def signed_in(template: JsonObject) -> Signed | None:
+    """The signed probe fields of a launcher's pod template, as _init_container wrote them."""
+    containers = template.get("spec", {}).get("initContainers") or []
+    init: JsonObject = next((c for c in containers if c.get("name") == INIT_NAME), {})
+    env = {item.get("name"): item.get("value") for item in init.get("env") or []}
+    if not env.get("MPIFN_PROBE_SIGNATURE"):
+        return None
+    try:
+        job = SignedJob(
+            namespace=str(env["MPIFN_JOB_NAMESPACE"]),
+            name=str(env["MPIFN_JOB_NAME"]),
+            uid=str(env["MPIFN_JOB_UID"]),
+            replicas=int(env["MPIFN_REPLICAS"]),
+            min_replicas=int(env["MPIFN_MIN_REPLICAS"]),
+            slots=int(env["MPIFN_SLOTS"]),
+            ssh_port=int(env["MPIFN_SSH_PORT"]),
+            expires=int(env["MPIFN_PROBE_EXPIRES"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return job, str(env["MPIFN_PROBE_SIGNATURE"])
+
+
 def probe_request_json(job: MPIJob, mpi_implementation: str) -> str:
-    return json.dumps(probe_request(job, 1, mpi_implementation), sort_keys=True, separators=(",", ":"))
+    """The request of discover_hosts.sh: the fields the launcher's signature covers, as signed."""
+    return json.dumps(probe_request(job, mpi_implementation), sort_keys=True, separators=(",", ":"))

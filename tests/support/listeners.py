@@ -19,6 +19,7 @@ class Listener:
         self.socket.settimeout(0.2)
         self.greeting = greeting
         self.clients: list[socket.socket] = []
+        self.accepted = 0  # connections taken, whatever happened next
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -31,6 +32,7 @@ class Listener:
                 continue
             except OSError:
                 return
+            self.accepted += 1
             if self.greeting is None:
                 self.clients.append(client)  # held open, never answered
                 continue
