@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import assume, given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from mpifn import api, hooks, naming, probe, web
+from mpifn import api, hooks, naming, probe, signing, web
 from mpifn import settings as operator_settings
 from mpifn.endpoints import FUNCTIONS
 from mpifn.errors import RequestError
@@ -562,8 +562,8 @@ LOOPBACK_WORKERS = "127.0.31.{index}"  # nothing listens there: every connection
 
 
 @contextmanager
-def loopback_probe_settings() -> Iterator[Settings]:
-    chosen = Settings(worker_host_template=LOOPBACK_WORKERS, max_replicas=64, max_probe_timeout_seconds=0.5)
+def loopback_probe_settings(**fields: Any) -> Iterator[Settings]:
+    chosen = Settings(worker_host_template=LOOPBACK_WORKERS, max_replicas=64, max_probe_timeout_seconds=0.5, **fields)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(operator_settings, "current", lambda: chosen)
         yield chosen
@@ -592,6 +592,66 @@ def test_the_probe_contacts_only_the_named_jobs_workers(body, as_query):
     for index, host in enumerate(in_cluster):
         assert host == f"{job['name']}-worker-{index}.{job['name']}-worker.{job['namespace']}.svc"
         assert naming.is_dns1123_label(job["name"]) and naming.is_dns1123_label(job["namespace"])
+
+
+PROBE_KEY = b"property-test-probe-key-0123456789"
+SIGNATURE_FIELDS = ["uid", "expires", "signature"]
+
+
+@st.composite
+def maybe_signed_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Any probe body with or without signature fields (junk ones too), or a well-formed job
+    signed with the probe's key or another, expired or not, then perhaps one field changed."""
+    how = draw(st.sampled_from(["unsigned", "junk", "signed", "signed-then-changed"]))
+    if how in ("unsigned", "junk"):
+        body = draw(probe_bodies())
+        for field in draw(st.lists(st.sampled_from(SIGNATURE_FIELDS), max_size=3)) if how == "junk" else []:
+            body[field] = draw(probe_values | st.from_regex(r"\A[0-9a-f]{64}\Z") | st.integers(0, 2**40))
+        return body
+    replicas = draw(st.integers(1, 64))
+    job = signing.SignedJob(
+        namespace=draw(namespaces),
+        name=draw(job_names),
+        uid=draw(st.from_regex(r"\A[-a-z0-9]{0,40}\Z")),
+        replicas=replicas,
+        min_replicas=draw(st.integers(1, replicas)),
+        slots=draw(st.integers(1, 8)),
+        ssh_port=draw(st.integers(1, 65535)),
+        expires=draw(st.integers(0, 10**9) | st.integers(4 * 10**9, 5 * 10**9)),  # long past, or 2096 on
+    )
+    body = {"namespace": job.namespace, "name": job.name, "replicas": job.replicas, "minReplicas": job.min_replicas,
+            "slots": job.slots, "sshPort": job.ssh_port, "uid": job.uid, "expires": job.expires,
+            "signature": signing.signature(job, draw(st.sampled_from([PROBE_KEY, PROBE_KEY, b"x" * 32])))}  # fmt: skip
+    if how == "signed-then-changed":
+        field = draw(st.sampled_from(PROBE_FIELDS + SIGNATURE_FIELDS))
+        body[field] = draw(probe_values | st.integers(0, 2**40) | st.from_regex(r"\A[0-9a-f]{64}\Z"))
+    return body
+
+
+@for_properties()
+@given(body=maybe_signed_bodies())
+def test_a_probe_with_a_key_verifies_the_signature_or_contacts_nothing(body, tmp_path_factory):
+    """Whatever the body: either its fields carry a valid, unexpired signature by the probe's
+    key, or the probe resolves no name and opens no socket (and answers 400 or 403)."""
+    key_file = tmp_path_factory.getbasetemp() / "probe-property.key"
+    key_file.write_bytes(PROBE_KEY)
+    contacted: list[list[str]] = []
+
+    class Recording(probe._Probe):  # the one way to the network
+        def run(self) -> list[probe.WorkerAnswer]:
+            contacted.append(self.hosts)
+            return [probe.WorkerAnswer(i, host, "", "timeout", "not contacted") for i, host in enumerate(self.hosts)]
+
+    with loopback_probe_settings(probe_key_file=str(key_file)), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(probe, "_Probe", Recording)
+        reply = call("probe", body)
+    assert reply.status in (200, 400, 403), reply.body[:300]
+    event(f"status {reply.status}")
+    assert bool(contacted) == (reply.status == 200)
+    if contacted:
+        parsed = probe.parse_probe_request(body, Settings())
+        signing.check(parsed.signed_job(), parsed.signature, [PROBE_KEY], datetime.now(UTC).timestamp())
+        assert body["signature"] == signing.signature(parsed.signed_job(), PROBE_KEY)
 
 
 def answer_as_request(job: dict[str, Any]) -> dict[str, Any]:
