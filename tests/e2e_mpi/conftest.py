@@ -15,6 +15,7 @@ import pytest
 from tests.e2e_mpi.lab import (
     HERE,
     IMAGE_DIR,
+    PROBE_KEY_VARIABLE,
     REPO,
     REQUIRED_COMMANDS,
     TEST_USER,
@@ -94,6 +95,12 @@ def e2e_user(e2e_tools):
         os.chmod(home, 0o755)
         bindir = base / "bin"
         bindir.mkdir(mode=0o755)
+        # Signing on, as deployed with a key: sync (render_job) signs each launcher's probe
+        # fields and the probe (Lab.start_probe) refuses anything else.
+        key = base / "probe.key"
+        key.write_text(secrets.token_hex(32))
+        os.chmod(key, 0o600)
+        os.environ[PROBE_KEY_VARIABLE] = str(key)
         for script, name in (
             ("mpifn-worker.sh", "mpifn-worker"),
             ("mpifn-launcher-init.sh", "mpifn-launcher-init"),
@@ -109,6 +116,7 @@ def e2e_user(e2e_tools):
             _wait_gone(leftovers)
         except KeyError:
             pass
+        os.environ.pop(PROBE_KEY_VARIABLE, None)
         if created:
             run(["userdel", TEST_USER], check=False)
         shutil.rmtree(base, ignore_errors=True)

@@ -49,6 +49,7 @@ LAUNCHER_IP = SUBNET_PREFIX + "3"
 WORKER_IP_BASE = 10  # worker i is 10.231.0.(10 + i)
 PROBE_PORT = 8080
 TEST_USER = "mpifne2e"
+PROBE_KEY_VARIABLE = "MPIFN_PROBE_KEY_FILE"  # the key sync signs with and the probe checks
 NS_PREFIX = "mpifn-e2e-"
 
 REQUIRED_COMMANDS = {
@@ -513,6 +514,9 @@ class Lab:
         )
         for key in ("MPIFN_WORKER_HOST_TEMPLATE",):
             env.pop(key, None)  # the default template, as in a cluster
+        if PROBE_KEY_VARIABLE not in os.environ:
+            raise AssertionError(f"{PROBE_KEY_VARIABLE} is not set: the e2e_user fixture makes the probe key")
+        env[PROBE_KEY_VARIABLE] = os.environ[PROBE_KEY_VARIABLE]
         proc = self.spawn(
             "probe",
             self.in_ns(

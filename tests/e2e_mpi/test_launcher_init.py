@@ -197,3 +197,61 @@ def test_configuration_errors_exit_2_with_the_variable_named(tmp_path, env, mess
     result, _ = run_init(tmp_path, **merged)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
+
+
+SIGNED = {"MPIFN_JOB_UID": "6f1c2a4e-0b7d-4c55-9a3e-2d8f1e7c9b10", "MPIFN_PROBE_EXPIRES": "1796000000",
+          "MPIFN_PROBE_SIGNATURE": "ab" * 32}  # fmt: skip
+
+
+def test_sends_the_signature_sync_gave_the_launcher(tmp_path):
+    with ScriptedProbe([(200, answer([host(0), host(1)], [], 2, 2))]) as probe:
+        result, _ = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, **SIGNED)
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, body = probe.requests[0]
+    assert (body["uid"], body["expires"], body["signature"]) == (SIGNED["MPIFN_JOB_UID"], 1796000000, "ab" * 32)
+    assert "(signed request)" in result.stdout
+
+
+def test_a_refused_signature_is_reported_with_the_probes_error(tmp_path):
+    refused = json.dumps({"error": "probe: signature does not match namespace, name, ...", "status": 403})
+    with ScriptedProbe([(403, refused)]) as probe:
+        result, _ = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, MPIFN_INIT_DEADLINE_SECONDS="2", **SIGNED)
+    assert result.returncode == 1
+    assert "probe answered HTTP 403: " + refused in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MPIFN_PROBE_SIGNATURE": "xyz"}, "MPIFN_PROBE_SIGNATURE must be 64 hex digits"),
+        ({"MPIFN_PROBE_EXPIRES": "soon"}, "MPIFN_PROBE_EXPIRES must be a whole number"),
+        ({"MPIFN_JOB_UID": 'a","b'}, "MPIFN_JOB_UID must be a Kubernetes uid"),
+    ],
+)
+def test_a_malformed_signature_is_a_configuration_error(tmp_path, env, message):
+    result, _ = run_init(tmp_path, MPIFN_PROBE_URL="http://127.0.0.1:9/function/probe", **{**SIGNED, **env})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+
+
+def test_discover_hosts_sends_the_launchers_signature(tmp_path):
+    """The ConfigMap's discover_hosts.sh, as sync renders it, run with the launcher's env."""
+    from mpifn import hooks
+    from tests.conftest import EXAMPLES, load_yaml
+
+    with ScriptedProbe([(200, answer([host(0)], [], 1, 2))]) as probe:
+        parent = load_yaml(EXAMPLES / "hello.yaml")
+        response = hooks.sync({"controller": {}, "parent": parent, "children": {}, "finalizing": False})
+        config = next(c for c in response["children"] if c["kind"] == "ConfigMap")
+        script = tmp_path / "discover_hosts.sh"
+        script.write_text(
+            config["data"]["discover_hosts.sh"].replace("http://gateway.openfaas:8080/function/probe", probe.url)
+        )
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **SIGNED}
+        result = subprocess.run(["dash", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{host(0)} slots=2\n"
+    _, body = probe.requests[0]
+    assert body == {"namespace": "default", "name": "hello", "replicas": 2, "minReplicas": 2, "slots": 2,
+                    "sshPort": 2222, "mpiImplementation": "MPICH", "timeoutSeconds": 5, "uid": SIGNED["MPIFN_JOB_UID"],
+                    "expires": 1796000000, "signature": "ab" * 32}  # fmt: skip

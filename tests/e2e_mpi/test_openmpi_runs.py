@@ -54,6 +54,7 @@ def test_a_four_workers_two_slots_run_eight_ranks_on_four_hosts(lab, mpi_program
     launch = lab.launch()
 
     assert launch.init.returncode == 0, launch.output
+    assert "(signed request)" in launch.init.output  # the probe holds a key and verified it
     assert launch.init.hostfile == "".join(f"{job.worker_host(i)} slots=2\n" for i in range(4)), launch.output
     assert "no worker excluded" in launch.init.output
     assert launch.mpi is not None and launch.mpi.returncode == 0, launch.output
@@ -156,3 +157,24 @@ def test_d_a_port_that_answers_but_not_ssh_is_excluded(lab, mpi_programs):
     assert sorted(ranks) == [0, 1, 2], launch.output
     assert set(per_host) == {job.worker_hostname(i) for i in (0, 1, 3)}, launch.output
     assert_sum(launch.mpi.stdout, 3)
+
+
+def test_e_a_launcher_with_another_jobs_signature_is_refused_and_never_runs_mpirun(lab, mpi_programs):
+    deadline = 4
+    job, _ = render_job(
+        name="victim", replicas=2, init_deadline_seconds=deadline, command=["mpirun", str(mpi_programs["OpenMPI"])]
+    )
+    other, _ = render_job(name="other", replicas=2)
+    for variable in ("MPIFN_JOB_UID", "MPIFN_PROBE_EXPIRES", "MPIFN_PROBE_SIGNATURE"):
+        job.init_env[variable] = other.init_env[variable]  # replayed for another job
+    lab.setup(job)
+    lab.start_probe()
+    lab.start_workers()
+
+    launch = lab.launch()
+
+    out = launch.init.output
+    assert launch.init.returncode == 1 and launch.mpi is None, launch.output
+    assert "probe answered HTTP 403" in out and "signature does not match" in out, out
+    assert "mpirun will not start" in out
+    assert lab.ssh_logins(0) == 0 and lab.ssh_logins(1) == 0, lab.logs()
