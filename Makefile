@@ -18,7 +18,7 @@ DOCKER ?= docker
 
 STAMP := .make-installed
 
-.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench fuzz soak render manifests overlay build_mpibase push_mpibase clean
+.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench bench-idle fuzz soak render manifests overlay build_mpibase push_mpibase clean
 
 $(STAMP): pyproject.toml mpifn/requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
@@ -54,6 +54,11 @@ e2e-k8s: install
 
 bench: install
 	$(PYTHON) -m bench.run
+
+# Hook calls per MPIJob per idle hour on the real control plane (BENCHMARKS.md, "Idle jobs").
+bench-idle: install
+	bash scripts/build-tools.sh
+	$(PYTHON) -m bench.idle
 
 fuzz: install
 	MPIFN_FUZZ_EXAMPLES=$${MPIFN_FUZZ_EXAMPLES:-50000} $(PYTEST) tests/test_properties.py -p no:cacheprovider
