@@ -33,6 +33,7 @@ CHILD_RESOURCES = [
 
 
 HOOKS = ("sync", "finalize")
+FUNCTIONS = ("sync", "finalize", "probe")
 MAIN_CONTROLLER = "mpifn-mpijob"
 FUNCTIONS_NAMESPACE = "mpifn"
 COMPONENTS_DIR = Path("deploy/components")
@@ -74,8 +75,22 @@ class TokenSecret:
 OPENFAAS_TOKEN = TokenSecret("auth-openfaas", "mpifn-auth-token", "openfaas-fn", "mpifn-auth-token")
 TOKEN = TokenSecret("auth", "mpifn-auth", FUNCTIONS_NAMESPACE, "token")
 TOKEN_MOUNT_DIR = "/var/run/secrets/mpifn"
-# The probe stays open: the launcher's init step sends no token.
+# The launcher's init step sends no token: the probe needs the signature sync gave it instead.
 GUARDED_FUNCTIONS = ("sync", "finalize")
+
+
+@dataclass(frozen=True)
+class ProbeKeySecret:
+    """The Secret every function mounts the probe key from (docs/auth.md): `key` signs and
+    verifies; `previous`, present during a rotation only, is still accepted."""
+
+    name: str
+    key: str
+    previous: str
+
+
+PROBE_KEY = ProbeKeySecret("mpifn-probe-key", "key", "previous")
+PROBE_KEY_MOUNT_DIR = "/var/run/secrets/mpifn-probe"
 # Kinds that run the functions outside OpenFaaS: Knative Services, plain Deployments.
 FUNCTION_WORKLOADS = (("serving.knative.dev", "Service"), ("apps", "Deployment"))
 
@@ -138,22 +153,42 @@ def hook_target_component(target: HookTarget) -> dict[str, Any]:
 
 def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """Metacontroller sends the token on every hook; sync and finalize (if kustomize builds
-    them) mount it and require it."""
+    them) mount it and require it. Every function mounts the probe key: sync signs each
+    launcher's probe request with it, the probe refuses requests it did not sign."""
     controller = [
         {"op": "add", "path": f"/spec/hooks/{hook}/webhook/authorization", "value": secret.reference()}
         for hook in HOOKS
     ]
     pod = "/spec/template/spec"
-    function: list[dict[str, Any]] = [
+    probe_key: list[dict[str, Any]] = [
         {
             "op": "add",
             "path": f"{pod}/volumes",
-            "value": [{"name": "mpifn-auth", "secret": {"secretName": secret.name}}],
+            "value": [{"name": PROBE_KEY.name, "secret": {"secretName": PROBE_KEY.name}}],
         },
         {
             "op": "add",
             "path": f"{pod}/containers/0/volumeMounts",
-            "value": [{"name": "mpifn-auth", "mountPath": TOKEN_MOUNT_DIR, "readOnly": True}],
+            "value": [{"name": PROBE_KEY.name, "mountPath": PROBE_KEY_MOUNT_DIR, "readOnly": True}],
+        },
+        *(
+            {"op": "add", "path": f"{pod}/containers/0/env/-", "value": {"name": variable, "value": path}}
+            for variable, path in (
+                ("MPIFN_PROBE_KEY_FILE", f"{PROBE_KEY_MOUNT_DIR}/{PROBE_KEY.key}"),
+                ("MPIFN_PREVIOUS_PROBE_KEY_FILE", f"{PROBE_KEY_MOUNT_DIR}/{PROBE_KEY.previous}"),
+            )
+        ),
+    ]
+    token: list[dict[str, Any]] = [
+        {
+            "op": "add",
+            "path": f"{pod}/volumes/-",
+            "value": {"name": "mpifn-auth", "secret": {"secretName": secret.name}},
+        },
+        {
+            "op": "add",
+            "path": f"{pod}/containers/0/volumeMounts/-",
+            "value": {"name": "mpifn-auth", "mountPath": TOKEN_MOUNT_DIR, "readOnly": True},
         },
         {
             "op": "add",
@@ -161,16 +196,22 @@ def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) 
             "value": {"name": "MPIFN_AUTH_TOKEN_FILE", "value": f"{TOKEN_MOUNT_DIR}/{secret.key}"},
         },
     ]
-    names = "|".join(GUARDED_FUNCTIONS)
     return _component(
         patches=[
             {"target": _CONTROLLERS, "patch": _json_patch(controller)},
             *(
                 {
-                    "target": {"group": group, "kind": kind, "name": f"^({names})$", "namespace": FUNCTIONS_NAMESPACE},
-                    "patch": _json_patch(function),
+                    "target": {
+                        "group": group,
+                        "kind": kind,
+                        "name": f"^({'|'.join(names)})$",
+                        "namespace": FUNCTIONS_NAMESPACE,
+                    },
+                    "patch": _json_patch(operations),
                 }
                 for group, kind in workloads
+                # In this order: the token's volume and mount are added to the probe key's.
+                for names, operations in ((FUNCTIONS, probe_key), (GUARDED_FUNCTIONS, token))
             ),
         ]
     )
@@ -212,7 +253,6 @@ FOREIGN_APIS = {
 }
 
 
-FUNCTIONS = ("sync", "finalize", "probe")
 IMAGES = ("mpibase", *FUNCTIONS)
 
 

@@ -47,10 +47,10 @@ def signing_key(settings: Settings) -> bytes | None:
 
 def accepted_keys(settings: Settings) -> list[bytes]:
     """The keys the probe accepts: the current one and, during a rotation, the previous one."""
-    keys = [
-        _read_key(settings.probe_key_file, "MPIFN_PROBE_KEY_FILE"),
-        _read_key(settings.previous_probe_key_file, "MPIFN_PREVIOUS_PROBE_KEY_FILE"),
-    ]
+    keys = [_read_key(settings.probe_key_file, "MPIFN_PROBE_KEY_FILE")]
+    # The manifests name the previous key's file always; it exists only during a rotation.
+    if settings.previous_probe_key_file and Path(settings.previous_probe_key_file).exists():
+        keys.append(_read_key(settings.previous_probe_key_file, "MPIFN_PREVIOUS_PROBE_KEY_FILE"))
     return [key for key in keys if key is not None]
 
 

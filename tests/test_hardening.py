@@ -120,17 +120,20 @@ def test_the_restricted_check_catches_each_rule():
         assert any(expected in problem for problem in found), (expected, found)
 
 
-def test_the_auth_variants_wire_the_token_into_sync_and_finalize_only():
+def test_the_auth_variants_wire_the_token_into_sync_and_finalize_and_the_probe_key_into_all():
     plain = yaml.safe_load((ROOT / "stack.yml").read_text())
     guarded = yaml.safe_load((ROOT / "stack.auth.yml").read_text())
     token_file = "/var/openfaas/secrets/mpifn-auth-token"
+    key = {"MPIFN_PROBE_KEY_FILE": "/var/openfaas/secrets/mpifn-probe-key",
+           "MPIFN_PREVIOUS_PROBE_KEY_FILE": "/var/openfaas/secrets/mpifn-probe-key-previous"}  # fmt: skip
     for name in ("sync", "finalize", "probe"):
         expected = {**plain["functions"][name]}
-        if name == "probe":  # the launcher init step sends no token
-            expected["environment"] = {**expected["environment"], "MPIFN_AUTH_TOKEN_FILE": ""}
+        if name == "probe":  # the launcher init step sends no token, only the signature
+            expected["environment"] = {**expected["environment"], **key, "MPIFN_AUTH_TOKEN_FILE": ""}
+            expected["secrets"] = ["mpifn-probe-key"]
         else:
-            expected["environment"] = {**expected["environment"], "MPIFN_AUTH_TOKEN_FILE": token_file}
-            expected["secrets"] = ["mpifn-auth-token"]
+            expected["environment"] = {**expected["environment"], **key, "MPIFN_AUTH_TOKEN_FILE": token_file}
+            expected["secrets"] = ["mpifn-auth-token", "mpifn-probe-key"]
         assert guarded["functions"][name] == expected, name
     for key in ("version", "provider", "configuration"):
         assert guarded[key] == plain[key]
@@ -138,7 +141,7 @@ def test_the_auth_variants_wire_the_token_into_sync_and_finalize_only():
     # The secret Metacontroller reads (deploy/components/auth-openfaas) is the one the stack mounts.
     secret = OPENFAAS_TOKEN
     assert (secret.name, secret.key, secret.namespace) == ("mpifn-auth-token", "mpifn-auth-token", "openfaas-fn")
-    assert guarded["functions"]["sync"]["secrets"] == [secret.name]
+    assert guarded["functions"]["sync"]["secrets"] == [secret.name, "mpifn-probe-key"]
     assert token_file == f"/var/openfaas/secrets/{secret.key}"
     component = yaml.safe_load((ROOT / "deploy" / "components" / "auth-openfaas" / "kustomization.yaml").read_text())
     operations = yaml.safe_load(component["patches"][0]["patch"])

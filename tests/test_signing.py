@@ -214,7 +214,8 @@ def test_after_a_rotation_the_previous_key_is_accepted_until_it_is_removed(keys,
     rotating = {"probe_key_file": str(keys["new"]), "previous_probe_key_file": str(keys["old"])}
     with configured(worker_host_template="127.0.0.1", **rotating):
         assert call("probe", body)[0] == 200
-    with configured(worker_host_template="127.0.0.1", probe_key_file=str(keys["new"])):
+    keys["old"].unlink()  # the grace period is over: the previous key leaves the Secret
+    with configured(worker_host_template="127.0.0.1", **rotating):
         status, answer = call("probe", body)
     assert status == 403 and "key no longer accepted" in answer["error"]
     assert ours.accepted == 2  # the two workers, once, from the accepted request

@@ -132,6 +132,9 @@ def test_ready_kustomizations_wire_their_target(folder):
         env = {e["name"]: e.get("value") for e in function["spec"]["template"]["spec"]["containers"][0]["env"]}
         guarded = auth and function["metadata"]["name"] in manifests.GUARDED_FUNCTIONS
         assert ("MPIFN_AUTH_TOKEN_FILE" in env) == guarded, function["metadata"]["name"]
+        # Every function holds the probe key: sync signs with it, the probe checks it.
+        key_file = f"{manifests.PROBE_KEY_MOUNT_DIR}/{manifests.PROBE_KEY.key}" if auth else None
+        assert env.get("MPIFN_PROBE_KEY_FILE") == key_file, function["metadata"]["name"]
 
 
 def test_metacontroller_folder_still_builds_the_default_install():
