@@ -24,13 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import http_client, jobs  # noqa: E402
+from bench import jobs, wrk  # noqa: E402
 from mpifn import web  # noqa: E402
 from mpifn.endpoints import FUNCTIONS  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SYNC_SIZES = (1, 16, 256, 1024, 4096)
 HTTP_WORKERS = 64
+HTTP_CONNECTIONS = (1, 16)
 Row = dict[str, Any]
 
 
@@ -74,7 +75,7 @@ class Server:
 
     def first_answer(self, body: bytes, deadline_seconds: float = 30.0) -> tuple[float, int, bytes]:
         """Seconds from exec to the first complete answer to `body` (polling every 2 ms)."""
-        message = http_client.post_bytes("127.0.0.1", self.port, "/", body)
+        message = post_message(self.port, body)
         give_up = time.perf_counter() + deadline_seconds
         while time.perf_counter() < give_up:
             if self.process.poll() is not None:
@@ -103,6 +104,14 @@ class Server:
         self.stop()
 
 
+def post_message(port: int, body: bytes) -> bytes:
+    head = (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 def _exchange(port: int, message: bytes) -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(message)
@@ -120,13 +129,8 @@ def sync_server() -> Server:
     return Server("sync", ROOT / "functions" / "sync" / "main.py")
 
 
-def bare_server(size: int, floor: bool = False) -> Server:
-    env = {"BENCH_BARE_BYTES": str(size), "BENCH_BARE_FLOOR": "1" if floor else "0"}
-    return Server("bare", ROOT / "bench" / "bare" / "main.py", env)
-
-
-def http_server(name: str, size: int) -> Server:
-    return sync_server() if name == "sync" else bare_server(size, floor=name == "floor")
+def bare_server(size: int) -> Server:
+    return Server("bare", ROOT / "bench" / "bare" / "main.py", {"BENCH_BARE_BYTES": str(size)})
 
 
 # ---------------------------------------------------------------- 1. sync in process
@@ -264,54 +268,58 @@ def bench_cold(quick: bool) -> tuple[list[Row], dict[str, Any]]:
 
 
 def bench_http(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    """wrk against sync and bare, both served at once and loaded in turn (the order swapped
+    every round), at 1 and at 16 connections; medians over the rounds."""
     body = jobs.steady_request_bytes(HTTP_WORKERS)
     expected = sync_call(body)
-    seconds = 1.5 if quick else 5.0
-    results: dict[str, Any] = {}
-    for name in ("sync", "bare", "floor"):
-        with http_server(name, len(expected)) as server:
-            server.first_answer(body)
-            http_client.load("127.0.0.1", server.port, "/", body, 4, 0.5)  # warm-up
-            for clients in (1, 16):
-                got = http_client.load("127.0.0.1", server.port, "/", body, clients, seconds)
-                latencies = sorted(got.latencies)
-                results[f"{name}/{clients}"] = {
-                    "requests": got.requests,
-                    "errors": got.errors,
-                    "rps": got.requests / got.seconds,
-                    "p50_ms": latencies[len(latencies) // 2] * 1000,
-                    "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-                }
+    rounds, seconds = (3, 2) if quick else (7, 4)
+    runs: dict[str, list[wrk.Result]] = {f"{name}/{c}": [] for name in ("sync", "bare") for c in HTTP_CONNECTIONS}
+    with sync_server() as sync, bare_server(len(expected)) as bare:
+        servers = {"sync": sync, "bare": bare}
+        for name, server in servers.items():
+            _, status, answer = server.first_answer(body)
+            if status != 200 or (name == "sync" and answer != expected) or len(answer) != len(expected):
+                raise RuntimeError(f"{name} answered {status} with {len(answer)} bytes, not the expected answer")
+            wrk.run(server.port, body, 4, 1)  # warm-up
+        for round_number in range(rounds):
+            order = ("sync", "bare") if round_number % 2 == 0 else ("bare", "sync")
+            for connections in HTTP_CONNECTIONS:
+                for name in order:
+                    runs[f"{name}/{connections}"].append(wrk.run(servers[name].port, body, connections, seconds))
+    results: dict[str, Any] = {"request_bytes": len(body), "response_bytes": len(expected), "rounds": rounds}
     rows = []
-    for clients in (1, 16):
-        floor = results[f"floor/{clients}"]["rps"] / results[f"bare/{clients}"]["rps"]
+    for connections in HTTP_CONNECTIONS:
+        mine, base = runs[f"sync/{connections}"], runs[f"bare/{connections}"]
+        summary = {name: _http_summary(found) for name, found in (("sync", mine), ("bare", base))}
+        ratio = summary["sync"]["rps"] / summary["bare"]["rps"]
+        per_round = [m.rps / b.rps for m, b in zip(mine, base, strict=True)]
+        results[str(connections)] = {**summary, "ratio": ratio, "round_ratios": per_round}
+        errors = summary["sync"]["errors"] + summary["bare"]["errors"]
         rows.append(
             row(
                 "3 http",
-                f"{clients} client(s): bare + JSON floor only (decode request, encode response): "
-                f"{results[f'floor/{clients}']['rps']:.0f} req/s",
-                floor,
-                "x bare",
-                "(best any JSON fn)",
-                None,
-            )
-        )
-        mine, base = results[f"sync/{clients}"], results[f"bare/{clients}"]
-        ratio = mine["rps"] / base["rps"]
-        rows.append(
-            row(
-                "3 http",
-                f"{clients} client(s), {HTTP_WORKERS} workers: sync {mine['rps']:.0f} req/s "
-                f"p50 {mine['p50_ms']:.1f} p99 {mine['p99_ms']:.1f} ms, {mine['errors']} errors; "
-                f"bare {base['rps']:.0f} req/s p50 {base['p50_ms']:.1f} p99 {base['p99_ms']:.1f} ms",
+                f"{connections} connection(s), {HTTP_WORKERS} workers, wrk, median of {rounds}: "
+                f"sync {summary['sync']['rps']:.0f} req/s p50 {summary['sync']['p50_ms']:.2f} "
+                f"p99 {summary['sync']['p99_ms']:.2f} ms; bare {summary['bare']['rps']:.0f} req/s "
+                f"p50 {summary['bare']['p50_ms']:.2f} p99 {summary['bare']['p99_ms']:.2f} ms; "
+                f"rounds {min(per_round):.2f}-{max(per_round):.2f}; {errors} errors",
                 ratio,
                 "x bare",
-                ">= 0.6, 0 errors",
-                ratio >= 0.6 and mine["errors"] == 0 and base["errors"] == 0,
+                ">= 0.8, 0 errors",
+                ratio >= 0.8 and errors == 0,
             )
         )
-    results["request_bytes"], results["response_bytes"] = len(body), len(expected)
     return rows, results
+
+
+def _http_summary(found: list[wrk.Result]) -> dict[str, Any]:
+    return {
+        "rps": statistics.median(r.rps for r in found),
+        "p50_ms": statistics.median(r.p50_ms for r in found),
+        "p99_ms": statistics.median(r.p99_ms for r in found),
+        "errors": sum(r.errors for r in found),
+        "all_rps": [r.rps for r in found],
+    }
 
 
 # ---------------------------------------------------------------- 4. probe at scale

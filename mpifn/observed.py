@@ -1,9 +1,10 @@
 """The children Metacontroller observed, from either hook request version."""
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from mpifn import api
 from mpifn.errors import RequestError
@@ -60,8 +61,44 @@ def observed_children(children: Any) -> Observed:
 
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-_STATUS_COUNTS = ("replicas", "readyReplicas", "active", "ready", "succeeded", "failed")
-_STATUS_TEXTS = ("phase", "reason", "message")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, str) and _TIMESTAMP.match(value) is not None
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_list_of_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+_MUST_BE = {
+    _is_integer: "an integer",
+    _is_string: "a string",
+    _is_time: "a time such as 2026-01-31T12:00:00Z",
+    _is_object: "an object",
+    _is_list_of_objects: "a list of objects",
+}
+# The status fields the hooks read, by the check their value must pass (when not null).
+_STATUS_CHECKS = {
+    **dict.fromkeys(("replicas", "readyReplicas", "active", "ready", "succeeded", "failed"), _is_integer),
+    **dict.fromkeys(("phase", "reason", "message"), _is_string),
+    **dict.fromkeys(("startTime", "completionTime"), _is_time),
+    **dict.fromkeys(("workers", "launcher"), _is_object),
+    "conditions": _is_list_of_objects,
+}
+_METADATA_TYPES = (("namespace", str), ("generation", int), ("annotations", dict), ("labels", dict))
 
 
 def object_problems(obj: JsonObject, where: str) -> list[str]:
@@ -71,12 +108,12 @@ def object_problems(obj: JsonObject, where: str) -> list[str]:
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
         return [f"{where}.metadata: must be an object"]
-    for field, kind in (("namespace", str), ("generation", int), ("annotations", dict), ("labels", dict)):
+    for field, kind in _METADATA_TYPES:
         value = metadata.get(field)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             problems.append(f"{where}.metadata.{field}: must be a {kind.__name__}")
-    applied = (metadata.get("annotations") or {}) if isinstance(metadata.get("annotations"), dict) else {}
-    if not isinstance(applied.get(api.LAST_APPLIED_ANNOTATION, ""), str):
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict) and not isinstance(annotations.get(api.LAST_APPLIED_ANNOTATION, ""), str):
         problems.append(f"{where}.metadata.annotations[{api.LAST_APPLIED_ANNOTATION}]: must be a string")
     status = obj.get("status")
     if status is None:
@@ -84,18 +121,9 @@ def object_problems(obj: JsonObject, where: str) -> list[str]:
     if not isinstance(status, dict):
         return [*problems, f"{where}.status: must be an object"]
     for field, value in status.items():
-        if value is None:
-            continue
-        if field in _STATUS_COUNTS and (not isinstance(value, int) or isinstance(value, bool)):
-            problems.append(f"{where}.status.{field}: must be an integer")
-        elif field in _STATUS_TEXTS and not isinstance(value, str):
-            problems.append(f"{where}.status.{field}: must be a string")
-        elif field in ("startTime", "completionTime") and not (isinstance(value, str) and _TIMESTAMP.match(value)):
-            problems.append(f"{where}.status.{field}: must be a time such as 2026-01-31T12:00:00Z")
-        elif field in ("workers", "launcher") and not isinstance(value, dict):
-            problems.append(f"{where}.status.{field}: must be an object")
-        elif field == "conditions" and not (isinstance(value, list) and all(isinstance(c, dict) for c in value)):
-            problems.append(f"{where}.status.conditions: must be a list of objects")
+        check = _STATUS_CHECKS.get(field)
+        if check is not None and value is not None and not check(value):
+            problems.append(f"{where}.status.{field}: must be {_MUST_BE[check]}")
     return problems
 
 
@@ -103,7 +131,7 @@ def desired_form(child: JsonObject) -> JsonObject:
     applied = child.get("metadata", {}).get("annotations", {}).get(api.LAST_APPLIED_ANNOTATION)
     if applied:
         try:
-            form = json.loads(applied)
+            form = orjson.loads(applied)
         except ValueError:
             form = None
         if isinstance(form, dict):

@@ -107,6 +107,8 @@ def _templates(spec: JsonObject, problems: list[str]) -> tuple[JsonObject, JsonO
                 "spec.template: required (a pod template whose first container runs mpirun), "
                 f"unless spec.{role}.template is given"
             )
+        elif role == "worker" and template is templates["launcher"]:
+            continue  # the one shared template, checked already
         elif not _has_containers(template):
             found.append(f"{where}.spec.containers: must be a non-empty list of containers")
         else:

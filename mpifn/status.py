@@ -10,6 +10,7 @@ CONDITION_TYPES = ("Created", "WorkersReady", "Running", "Succeeded", "Failed", 
 
 def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previous: JsonObject, now: str) -> JsonObject:
     workers, launcher = lifecycle.workers, lifecycle.launcher
+    before = _conditions_by_type(previous)
     workers_ready = workers.desired > 0 and workers.ready >= min_replicas
     states = {
         "Created": (
@@ -44,7 +45,7 @@ def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previou
             "succeeded": launcher.succeeded,
             "failed": launcher.failed,
         },
-        "conditions": [_condition(kind, *states[kind], previous, now) for kind in CONDITION_TYPES],
+        "conditions": [_condition(kind, *states[kind], before, now) for kind in CONDITION_TYPES],
     }
     if lifecycle.start_time:
         status["startTime"] = lifecycle.start_time
@@ -55,6 +56,7 @@ def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previou
 
 def invalid_spec_status(problems: list[str], generation: int, previous: JsonObject, now: str) -> JsonObject:
     message = "invalid spec: " + "; ".join(problems)
+    before = _conditions_by_type(previous)
     status: JsonObject = {key: previous[key] for key in ("workers", "launcher", "startTime") if key in previous}
     status.update(
         {
@@ -68,7 +70,7 @@ def invalid_spec_status(problems: list[str], generation: int, previous: JsonObje
                     kind == "Failed",
                     "InvalidSpec" if kind == "Failed" else "NotApplicable",
                     message if kind == "Failed" else "",
-                    previous,
+                    before,
                     now,
                 )
                 for kind in CONDITION_TYPES
@@ -84,8 +86,18 @@ def _phase_state(lifecycle: Lifecycle, phase: str) -> tuple[bool, str, str]:
     return False, f"Not{phase}", ""
 
 
-def _condition(kind: str, true: bool, reason: str, message: str, previous: JsonObject, now: str) -> JsonObject:
+def _conditions_by_type(previous: JsonObject) -> dict[str, JsonObject]:
+    """The previous status's conditions by type; the first of a type counts."""
+    found: dict[str, JsonObject] = {}
+    for condition in reversed(previous.get("conditions") or []):
+        kind = condition.get("type")
+        if isinstance(kind, str):
+            found[kind] = condition
+    return found
+
+
+def _condition(kind: str, true: bool, reason: str, message: str, before: dict[str, JsonObject], now: str) -> JsonObject:
     status = "True" if true else "False"
-    before = next((c for c in previous.get("conditions") or [] if c.get("type") == kind), None)
-    since = before.get("lastTransitionTime", now) if before and before.get("status") == status else now
+    old = before.get(kind)
+    since = old.get("lastTransitionTime", now) if old and old.get("status") == status else now
     return {"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since}
