@@ -52,7 +52,12 @@ e2e-k8s: install
 	bash scripts/build-tools.sh
 	$(PYTEST) tests/e2e_k8s
 
+# wrk (Debian package) is the HTTP load generator of the benchmarks.
 bench: install
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && echo "make bench: installing wrk" && export DEBIAN_FRONTEND=noninteractive \
+	  && apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk; } \
+	  || { echo "make bench: needs wrk, the HTTP load generator: run apt-get install wrk as root" >&2; exit 1; }
 	$(PYTHON) -m bench.run
 
 # Hook calls per MPIJob per idle hour on the real control plane (BENCHMARKS.md, "Idle jobs").

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import requests
 import yaml
 
@@ -153,6 +154,18 @@ def test_render_names_a_missing_file():
     assert "mpifn render: nope.yaml:" in result.stderr
 
 
-def test_nan_and_infinity_are_not_json(server):
-    response = requests.post(server.url("probe"), data=b'{"namespace": "a", "name": "b", "replicas": NaN}', timeout=5)
-    assert (response.status_code, response.json()["error"]) == (400, "request body: not JSON (NaN is not a JSON value)")
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_nan_and_infinity_are_not_json(server, value):
+    body = b'{"namespace": "a", "name": "b", "replicas": ' + value + b"}"
+    response = requests.post(server.url("probe"), data=body, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("request body: not JSON (")
+
+
+def test_an_integer_beyond_64_bits_is_400(server, hello):
+    hello["spec"]["slotsPerWorker"] = 2**64
+    response = requests.post(server.url("sync"), data=json.dumps({"parent": hello, "children": {}}), timeout=5)
+    assert (response.status_code, response.json()["error"]) == (
+        400,
+        "request body: the integer 18446744073709551616 does not fit in 64 bits (Kubernetes stores integers as int64)",
+    )

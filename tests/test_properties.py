@@ -659,7 +659,7 @@ def answer_as_request(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @for_properties()
-@given(replicas=st.integers(Settings().max_replicas + 1, 10**30), where=st.sampled_from(["sync", "probe"]))
+@given(replicas=st.integers(Settings().max_replicas + 1, 2**63 - 1), where=st.sampled_from(["sync", "probe"]))
 def test_replicas_over_the_maximum_are_refused_before_any_work(replicas, where):
     if where == "probe":
         with pytest.raises(RequestError, match=f"probe.replicas: must be at most {Settings().max_replicas}"):
