@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import jobs, wrk  # noqa: E402
+from bench import jobs, proc, wrk  # noqa: E402
 from mpifn import web  # noqa: E402
 from mpifn.endpoints import FUNCTIONS  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
@@ -87,6 +87,10 @@ class Server:
                 continue
             return time.perf_counter() - self.started, status, answer
         raise TimeoutError(f"no answer within {deadline_seconds}s")
+
+    def cpu_seconds(self) -> float:
+        """CPU of gunicorn's arbiter and worker (start_new_session made the group ours)."""
+        return proc.group_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -274,6 +278,7 @@ def bench_http(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     expected = sync_call(body)
     rounds, seconds = (3, 2) if quick else (7, 4)
     runs: dict[str, list[wrk.Result]] = {f"{name}/{c}": [] for name in ("sync", "bare") for c in HTTP_CONNECTIONS}
+    cpu_ms: dict[str, list[float]] = {key: [] for key in runs}  # server CPU per request
     with sync_server() as sync, bare_server(len(expected)) as bare:
         servers = {"sync": sync, "bare": bare}
         for name, server in servers.items():
@@ -285,12 +290,16 @@ def bench_http(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             order = ("sync", "bare") if round_number % 2 == 0 else ("bare", "sync")
             for connections in HTTP_CONNECTIONS:
                 for name in order:
-                    runs[f"{name}/{connections}"].append(wrk.run(servers[name].port, body, connections, seconds))
+                    server, key = servers[name], f"{name}/{connections}"
+                    before = server.cpu_seconds()
+                    runs[key].append(wrk.run(server.port, body, connections, seconds))
+                    cpu_ms[key].append((server.cpu_seconds() - before) * 1000 / runs[key][-1].requests)
     results: dict[str, Any] = {"request_bytes": len(body), "response_bytes": len(expected), "rounds": rounds}
     rows = []
     for connections in HTTP_CONNECTIONS:
         mine, base = runs[f"sync/{connections}"], runs[f"bare/{connections}"]
-        summary = {name: _http_summary(found) for name, found in (("sync", mine), ("bare", base))}
+        keys = {name: f"{name}/{connections}" for name in ("sync", "bare")}
+        summary = {name: _http_summary(runs[key], cpu_ms[key]) for name, key in keys.items()}
         ratio = summary["sync"]["rps"] / summary["bare"]["rps"]
         per_round = [m.rps / b.rps for m, b in zip(mine, base, strict=True)]
         results[str(connections)] = {**summary, "ratio": ratio, "round_ratios": per_round}
@@ -302,6 +311,7 @@ def bench_http(quick: bool) -> tuple[list[Row], dict[str, Any]]:
                 f"sync {summary['sync']['rps']:.0f} req/s p50 {summary['sync']['p50_ms']:.2f} "
                 f"p99 {summary['sync']['p99_ms']:.2f} ms; bare {summary['bare']['rps']:.0f} req/s "
                 f"p50 {summary['bare']['p50_ms']:.2f} p99 {summary['bare']['p99_ms']:.2f} ms; "
+                f"server CPU/request sync {summary['sync']['cpu_ms']:.2f} bare {summary['bare']['cpu_ms']:.2f} ms; "
                 f"rounds {min(per_round):.2f}-{max(per_round):.2f}; {errors} errors",
                 ratio,
                 "x bare",
@@ -312,8 +322,9 @@ def bench_http(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     return rows, results
 
 
-def _http_summary(found: list[wrk.Result]) -> dict[str, Any]:
+def _http_summary(found: list[wrk.Result], cpu_ms: list[float]) -> dict[str, Any]:
     return {
+        "cpu_ms": statistics.median(cpu_ms),
         "rps": statistics.median(r.rps for r in found),
         "p50_ms": statistics.median(r.p50_ms for r in found),
         "p99_ms": statistics.median(r.p99_ms for r in found),

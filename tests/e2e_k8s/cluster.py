@@ -301,8 +301,10 @@ class Cluster:
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, nodes: int = 2, keep_dir: bool | None = None):
+    def __init__(self, nodes: int = 2, keep_dir: bool | None = None, extra_args: dict[str, list[str]] | None = None):
+        """``extra_args``: more flags for a component, by its name (e.g. "kube-controller-manager")."""
         self.node_count = nodes
+        self.extra_args = extra_args or {}
         self.keep_dir = keep_dir if keep_dir is not None else bool(os.environ.get("MPIFN_E2E_KEEP"))
         self.versions = tool_versions()
         self.dir: Path | None = None
@@ -372,6 +374,7 @@ class Cluster:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         assert self.dir is not None
+        argv = [*argv, *self.extra_args.get(name, [])]
         proc = Process(name, argv, self.dir / "logs" / f"{name}.log", env=env, cwd=self.dir)
         proc.start()
         self.processes.append(proc)

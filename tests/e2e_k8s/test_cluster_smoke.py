@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from .cluster import Cluster
+
 pytestmark = pytest.mark.e2e_k8s
 
 
@@ -72,3 +74,15 @@ def test_functions_server_answers_health(functions_server):
 
     status, _ = http_get(f"{functions_server.base_url}/_/health")
     assert status == 200
+
+
+def test_extra_args_reach_the_named_component_only(tmp_path):
+    cluster = Cluster(extra_args={"kube-controller-manager": ["--kube-api-qps=100"]})
+    cluster.dir = tmp_path
+    try:
+        kcm = cluster._spawn("kube-controller-manager", ["/bin/true", "--v=1"])
+        other = cluster._spawn("kube-scheduler", ["/bin/true", "--v=1"])
+        assert (kcm.argv, other.argv) == (["/bin/true", "--v=1", "--kube-api-qps=100"], ["/bin/true", "--v=1"])
+    finally:
+        cluster.dir = None  # the folder is the test's own
+        cluster.stop()

@@ -1,0 +1,416 @@
+"""`python -m bench.race`: the Kubeflow MPI Operator against this project, each alone.
+
+    python -m bench.race --kubeflow-bin PATH --kubeflow-crd PATH \\
+        --metacontroller-bin PATH --metacontroller-crds PATH --jobs 200 [--qps 50 --burst 100]
+
+For each operator a fresh test control plane (tests/e2e_k8s/cluster.py: etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler, kwok with --nodes fake nodes)
+runs N MPIJobs of 1 launcher + 4 workers x 1 slot, submitted at once. Reported: seconds
+from the first submission to all launcher and all worker pods Running; CPU of the
+controller processes until then and after --settle more seconds (Metacontroller and the
+functions apart); apiserver writes until the end of the settle time by resource and by
+client (an audit log of writes only: verb, resource, user agent). Kubeflow's binary binds
+port 8080 for its health check (not configurable): the port must be free.
+
+--qps/--burst set the client rate limits of both controllers (Kubeflow's --kube-api-qps and
+--kube-api-burst, Metacontroller's --client-go-qps and --client-go-burst); without them each
+keeps its defaults. --kcm-qps/--kcm-burst set kube-controller-manager's, whose StatefulSet
+and Job controllers create this project's pods (and Kubeflow's launcher pod).
+
+Never part of the tests; results go to stdout and --output (JSON)."""
+
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import proc  # noqa: E402
+from mpifn import api  # noqa: E402
+from tests.e2e_k8s.cluster import _INSECURE, ANN_HOLD, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
+
+NAMESPACE = "race"
+WORKERS = 4
+KUBEFLOW_HEALTH_PORT = 8080
+KUBEFLOW_ROLE_LABEL = "training.kubeflow.org/job-role"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "verbs": list(WRITE_VERBS)}, {"level": "None"}],
+}
+
+
+@dataclass
+class Settings:
+    jobs: int
+    nodes: int
+    qps: int | None
+    burst: int | None
+    kcm_qps: int | None
+    kcm_burst: int | None
+    settle: float
+    timeout: float
+
+
+@dataclass
+class Controller:
+    """The processes of one operator, by the name its CPU is reported under."""
+
+    processes: dict[str, Process]
+    role_label: str
+    flags: dict[str, list[str]] = field(default_factory=dict)
+
+    def cpu(self) -> dict[str, float]:
+        return {name: proc.group_cpu_seconds(process.popen.pid) for name, process in self.processes.items()}
+
+
+# ---------------------------------------------------------------- the jobs
+
+
+def our_job(index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": api.API_VERSION,
+        "kind": api.KIND,
+        "metadata": {"name": f"race-{index:04d}", "namespace": NAMESPACE},
+        "spec": {
+            "replicas": WORKERS,
+            "slotsPerWorker": 1,
+            "template": {
+                "metadata": {"annotations": {ANN_HOLD: "true"}},  # kwok keeps the launcher running
+                "spec": {
+                    "containers": [
+                        {"name": "mpi", "image": "mpifn/mpibase:0.1.0", "command": ["mpirun"], "args": ["hostname"]}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def kubeflow_job(index: int) -> dict[str, Any]:
+    def replicas(count: int, container: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+        return {
+            "replicas": count,
+            "template": {"metadata": {"annotations": annotations}, "spec": {"containers": [container]}},
+        }
+
+    image = "mpioperator/mpi-pi:openmpi"
+    return {
+        "apiVersion": "kubeflow.org/v2beta1",
+        "kind": "MPIJob",
+        "metadata": {"name": f"race-{index:04d}", "namespace": NAMESPACE},
+        "spec": {
+            "slotsPerWorker": 1,
+            "runPolicy": {"cleanPodPolicy": "Running"},
+            "mpiReplicaSpecs": {
+                "Launcher": replicas(
+                    1,
+                    {"name": "launcher", "image": image, "command": ["mpirun"], "args": ["hostname"]},
+                    {ANN_HOLD: "true"},
+                ),
+                "Worker": replicas(WORKERS, {"name": "worker", "image": image, "command": ["/usr/sbin/sshd"]}, {}),
+            },
+        },
+    }
+
+
+# ---------------------------------------------------------------- the operators
+
+
+def start_kubeflow(cluster: Cluster, binary: Path, crd: Path, settings: Settings) -> Controller:
+    if not _port_free(KUBEFLOW_HEALTH_PORT):
+        raise ComponentError(
+            f"port {KUBEFLOW_HEALTH_PORT} is in use: the Kubeflow operator binds it for its health check "
+            "and cannot be told another; stop what listens there"
+        )
+    _create(cluster, crd)
+    cluster.create_namespace("mpi-operator")  # its leader-election lease lives there
+    flags = [f"--kubeConfig={cluster.kubeconfig}", "--lock-namespace=mpi-operator"]
+    if settings.qps is not None:
+        flags += [f"--kube-api-qps={settings.qps}", f"--kube-api-burst={settings.burst}"]
+    process = cluster.spawn_extra("mpi-operator", [str(binary), *flags])
+    health = f"http://127.0.0.1:{KUBEFLOW_HEALTH_PORT}/healthz"
+    cluster.wait_for(lambda: _get(health) == 200 and process.running(), "the Kubeflow operator's /healthz", 60)
+    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, {"mpi-operator": flags[2:]})
+
+
+def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -> Controller:
+    port = free_port()
+    functions = cluster.spawn_extra(
+        "functions",
+        [sys.executable, "-m", "mpifn.serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    cluster.wait_for(lambda: _get(f"http://127.0.0.1:{port}/_/health") == 200, "the functions' /_/health", 60)
+    _create(cluster, crds)
+    docs = [doc for doc in yaml.safe_load_all(operator_manifests(cluster, f"http://127.0.0.1:{port}")) if doc]
+    crds = [doc for doc in docs if doc["kind"] == "CustomResourceDefinition"]
+    cluster.apply(*crds)
+    cluster.wait_crds_established([crd["metadata"]["name"] for crd in crds])
+    cluster.apply(*(doc for doc in docs if doc["kind"] != "CustomResourceDefinition"))
+    health = free_port()
+    flags = [f"--metrics-address=127.0.0.1:{free_port()}", f"--health-probe-bind-address=127.0.0.1:{health}"]
+    rates = [] if settings.qps is None else [f"--client-go-qps={settings.qps}", f"--client-go-burst={settings.burst}"]
+    metacontroller = cluster.spawn_extra(
+        "metacontroller", [str(binary), *flags, *rates], env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    )
+    cluster.wait_for(lambda: _get(f"http://127.0.0.1:{health}/readyz") == 200, "Metacontroller's /readyz", 60)
+    return Controller(
+        {"metacontroller": metacontroller, "functions": functions}, api.LABEL_ROLE, {"metacontroller": rates}
+    )
+
+
+def _create(cluster: Cluster, path: Path) -> None:
+    """CRDs from a file or the YAML files of a folder, waited for until Established
+    (applied server-side: they exceed the annotation a client-side apply would write)."""
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise ComponentError(f"no YAML in {path}")
+    for file in files:
+        cluster.apply_text(file.read_text(), server_side=True)
+    names = [
+        doc["metadata"]["name"]
+        for file in files
+        for doc in yaml.safe_load_all(file.read_text())
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    ]
+    cluster.wait_crds_established(names)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def running_by_role(cluster: Cluster, role_label: str) -> collections.Counter[str]:
+    """Running pods of the race namespace by role, from a metadata-only list."""
+    request = urllib.request.Request(
+        f"{cluster.server}/api/v1/namespaces/{NAMESPACE}/pods?fieldSelector=status.phase%3DRunning",
+        headers={
+            "Authorization": f"Bearer {cluster.token}",
+            "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30, context=_INSECURE) as response:
+        items = json.load(response)["items"]
+    return collections.Counter(item["metadata"].get("labels", {}).get(role_label, "") for item in items)
+
+
+def submit(cluster: Cluster, jobs: list[dict[str, Any]]) -> None:
+    """Create the jobs with a few concurrent POSTs (kubectl would add its own rate limit)."""
+    group_version = jobs[0]["apiVersion"]
+    url = f"{cluster.server}/apis/{group_version}/namespaces/{NAMESPACE}/mpijobs"
+
+    def create(job: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(job).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60, context=_INSECURE) as response:
+            if response.status != 201:
+                raise RuntimeError(f"creating {job['metadata']['name']}: HTTP {response.status}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(create, jobs))
+
+
+def writes(audit_log: Path, after: str, until: str) -> list[dict[str, Any]]:
+    """Completed write requests between two audit timestamps (RFC 3339, comparable as text)."""
+    found = []
+    with audit_log.open() as lines:
+        for line in lines:
+            event = json.loads(line)
+            when = event.get("stageTimestamp", "")
+            if event.get("stage") == "ResponseComplete" and after <= when <= until and event["verb"] in WRITE_VERBS:
+                found.append(event)
+    return found
+
+
+def count_writes(events: list[dict[str, Any]]) -> dict[str, Any]:
+    by_resource: collections.Counter[str] = collections.Counter()
+    by_client: collections.Counter[str] = collections.Counter()
+    for event in events:
+        ref = event.get("objectRef", {})
+        resource = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        by_resource[f"{event['verb']} {resource}"] += 1
+        by_client[event.get("userAgent", "?").split("/", 1)[0]] += 1
+    return {"total": len(events), "by_resource": dict(by_resource.most_common()), "by_client": dict(by_client)}
+
+
+def _audit_now() -> str:
+    """Now, as the apiserver (on this machine) writes times in its audit log."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+@contextmanager
+def cluster_for(settings: Settings, audit_dir: Path) -> Iterator[Cluster]:
+    audit_dir.mkdir(parents=True, exist_ok=True)
+    policy = audit_dir / "policy.yaml"
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+    extra = {
+        "kube-apiserver": [f"--audit-policy-file={policy}", f"--audit-log-path={audit_dir / 'audit.log'}"],
+        "kube-controller-manager": [],
+    }
+    if settings.kcm_qps is not None:
+        extra["kube-controller-manager"] = [
+            f"--kube-api-qps={settings.kcm_qps}",
+            f"--kube-api-burst={settings.kcm_burst}",
+        ]
+    with Cluster(nodes=settings.nodes, extra_args=extra) as cluster:
+        yield cluster
+
+
+def race(
+    operator: str, start: Callable[[Cluster], Controller], job: Callable[[int], dict[str, Any]], settings: Settings
+) -> dict[str, Any]:
+    audit_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"mpifn-race-{os.getpid()}-{operator}"
+    with cluster_for(settings, audit_dir) as cluster:
+        cluster.create_namespace(NAMESPACE)
+        controller = start(cluster)
+        time.sleep(2)  # informers synced before the clock starts
+        cpu_before = controller.cpu()
+        after = _audit_now()
+        started = time.monotonic()
+        submit(cluster, [job(index) for index in range(settings.jobs)])
+        submitted = time.monotonic() - started
+        seen: dict[str, float] = {}
+        counts: collections.Counter[str] = collections.Counter()
+        wanted = {"launcher": settings.jobs, "worker": settings.jobs * WORKERS}
+        while len(seen) < len(wanted):
+            cluster.check_alive()
+            elapsed = time.monotonic() - started
+            if elapsed > settings.timeout:
+                raise TimeoutError(f"{operator}: not all pods Running after {settings.timeout:.0f}s: {dict(counts)}")
+            counts = running_by_role(cluster, controller.role_label)
+            for role, count in wanted.items():
+                if role not in seen and counts[role] >= count:
+                    seen[role] = elapsed
+            time.sleep(0.5)
+        all_running = max(seen.values())
+        cpu_running = controller.cpu()
+        time.sleep(settings.settle)
+        cpu_settled = controller.cpu()
+        until = _audit_now()
+        time.sleep(1)  # the audit log written through `until`
+        events = writes(audit_dir / "audit.log", after, until)
+        versions = cluster.versions
+    return {
+        "operator": operator,
+        "jobs": settings.jobs,
+        "submit_seconds": submitted,
+        "launchers_running_seconds": seen["launcher"],
+        "workers_running_seconds": seen["worker"],
+        "all_running_seconds": all_running,
+        "cpu_seconds_until_running": {k: cpu_running[k] - cpu_before[k] for k in cpu_before},
+        "cpu_seconds_until_settled": {k: cpu_settled[k] - cpu_before[k] for k in cpu_before},
+        "writes": count_writes(events),
+        "flags": controller.flags,
+        "versions": {"kubernetes": versions["kubernetes"], "etcd": versions["etcd"], "kwok": versions["kwok"]},
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+def report(result: dict[str, Any]) -> str:
+    jobs = result["jobs"]
+    cpu = result["cpu_seconds_until_settled"]
+    writes_ = result["writes"]
+    ours_by_client = {k: v for k, v in writes_["by_client"].items() if k != "kubectl"}
+    lines = [
+        f"{result['operator']}: {jobs} jobs, all Running in {result['all_running_seconds']:.1f} s "
+        f"(launchers {result['launchers_running_seconds']:.1f} s, workers {result['workers_running_seconds']:.1f} s; "
+        f"submitted in {result['submit_seconds']:.1f} s)",
+        "  CPU s until Running: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds_until_running"].items())
+        + "; after settling: "
+        + ", ".join(f"{k} {v:.2f} ({v * 1000 / jobs:.1f} ms/job)" for k, v in cpu.items()),
+        f"  writes: {writes_['total']} ({writes_['total'] / jobs:.1f}/job) by client {ours_by_client}",
+        "  by resource: " + ", ".join(f"{k} {v}" for k, v in writes_["by_resource"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kubeflow-bin", type=Path, required=True)
+    parser.add_argument("--kubeflow-crd", type=Path, required=True, help="kubeflow.org_mpijobs.yaml")
+    parser.add_argument("--metacontroller-bin", type=Path, required=True)
+    parser.add_argument(
+        "--metacontroller-crds", type=Path, required=True, help="file or folder of Metacontroller's CRDs"
+    )
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--nodes", type=int, default=16)
+    parser.add_argument("--qps", type=int, help="both controllers' client QPS (default: each its own)")
+    parser.add_argument("--burst", type=int, help="both controllers' client burst (with --qps)")
+    parser.add_argument("--kcm-qps", type=int, help="kube-controller-manager's client QPS (default: its own)")
+    parser.add_argument("--kcm-burst", type=int)
+    parser.add_argument("--settle", type=float, default=20.0, help="seconds measured after all pods run")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--operators", default="kubeflow,mpifn")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    for given in (args.kubeflow_bin, args.metacontroller_bin, args.kubeflow_crd, args.metacontroller_crds):
+        if not given.exists():
+            parser.error(f"{given} does not exist")
+    if (args.qps is None) != (args.burst is None) or (args.kcm_qps is None) != (args.kcm_burst is None):
+        parser.error("give --qps with --burst, and --kcm-qps with --kcm-burst")
+    settings = Settings(
+        args.jobs, args.nodes, args.qps, args.burst, args.kcm_qps, args.kcm_burst, args.settle, args.timeout
+    )
+    starters = {
+        "kubeflow": (lambda c: start_kubeflow(c, args.kubeflow_bin, args.kubeflow_crd, settings), kubeflow_job),
+        "mpifn": (lambda c: start_ours(c, args.metacontroller_bin, args.metacontroller_crds, settings), our_job),
+    }
+    results = []
+    for operator in args.operators.split(","):
+        start, job = starters[operator]
+        results.append(race(operator, start, job, settings))
+        print(report(results[-1]), flush=True)
+    binaries = {"kubeflow": str(args.kubeflow_bin), "metacontroller": str(args.metacontroller_bin)}
+    summary = {"settings": vars(settings), "binaries": binaries, "results": results}
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
