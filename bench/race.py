@@ -227,7 +227,7 @@ def running_by_role(cluster: Cluster, role_label: str) -> collections.Counter[st
         },
     )
     with urllib.request.urlopen(request, timeout=30, context=_INSECURE) as response:
-        items = json.load(response)["items"]
+        items = json.load(response)["items"] or []  # null when none
     return collections.Counter(item["metadata"].get("labels", {}).get(role_label, "") for item in items)
 
 
@@ -370,12 +370,10 @@ def report(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kubeflow-bin", type=Path, required=True)
-    parser.add_argument("--kubeflow-crd", type=Path, required=True, help="kubeflow.org_mpijobs.yaml")
-    parser.add_argument("--metacontroller-bin", type=Path, required=True)
-    parser.add_argument(
-        "--metacontroller-crds", type=Path, required=True, help="file or folder of Metacontroller's CRDs"
-    )
+    parser.add_argument("--kubeflow-bin", type=Path)
+    parser.add_argument("--kubeflow-crd", type=Path, help="kubeflow.org_mpijobs.yaml")
+    parser.add_argument("--metacontroller-bin", type=Path)
+    parser.add_argument("--metacontroller-crds", type=Path, help="a file or folder of CRDs")
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=16)
     parser.add_argument("--qps", type=int, help="both controllers' client QPS (default: each its own)")
@@ -387,9 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operators", default="kubeflow,mpifn")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    for given in (args.kubeflow_bin, args.metacontroller_bin, args.kubeflow_crd, args.metacontroller_crds):
-        if not given.exists():
-            parser.error(f"{given} does not exist")
+    needs = {"kubeflow": ("kubeflow_bin", "kubeflow_crd"), "mpifn": ("metacontroller_bin", "metacontroller_crds")}
+    for operator in args.operators.split(","):
+        for option in needs.get(operator, ()):
+            if getattr(args, option) is None or not getattr(args, option).exists():
+                parser.error(f"--{option.replace('_', '-')}: the {operator} race needs an existing path")
+        if operator not in needs:
+            parser.error(f"--operators: {operator!r} is neither kubeflow nor mpifn")
     if (args.qps is None) != (args.burst is None) or (args.kcm_qps is None) != (args.kcm_burst is None):
         parser.error("give --qps with --burst, and --kcm-qps with --kcm-burst")
     settings = Settings(
