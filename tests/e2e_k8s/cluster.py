@@ -11,8 +11,8 @@ Components (binaries built by scripts/build-tools.sh into the tool cache):
 - kwok, which plays the kubelet of fake nodes and moves pods through the
   stages in ``kwok-stages/``.
 
-Metacontroller itself cannot be built here (the Go module proxy refuses its
-module); ``hookdriver.py`` stands in for its CompositeController loop.
+Metacontroller is not one of them: tests/support/driver.py runs the binary
+named by MPIFN_METACONTROLLER_BIN, or the stand-in ``hookdriver.py``.
 
 Everything listens on 127.0.0.1 on free ports, lives in one temporary folder
 and is stopped (and the folder removed) by :meth:`Cluster.stop`, which is
@@ -51,15 +51,11 @@ DEFAULT_VERSIONS = {
     "etcd": "v3.6.16",
     "kubernetes": "v1.36.3",
     "kwok": "v0.8.0",
-    "metacontroller": "v4.17.0",
-    "faas-cli": "0.17.8",
 }
 VERSION_ENV = {
     "etcd": "ETCD_VERSION",
     "kubernetes": "KUBERNETES_VERSION",
     "kwok": "KWOK_VERSION",
-    "metacontroller": "METACONTROLLER_VERSION",
-    "faas-cli": "FAAS_CLI_VERSION",
 }
 
 # Annotations understood by the stages in kwok-stages/ (for the tests).
@@ -717,10 +713,9 @@ def install_operator(cluster: Cluster, base_url: str, directory: Path | None = N
     """Apply the manifests in metacontroller/, hooks pointed at base_url; return the CompositeController.
 
     Everything but the CompositeController is applied as shipped (and the CRDs
-    it defines waited for until Established). The CompositeController cannot be
-    applied: its kind is Metacontroller's CRD, and Metacontroller cannot be built
-    here. It is returned, as shipped but for the hook base URL, for the stand-in
-    (hookdriver.HookDriver) that follows it.
+    it defines waited for until Established). The CompositeController, as
+    shipped but for the hook base URL, is returned for the driver: the real
+    Metacontroller applies it after its own CRDs, the stand-in follows it.
     """
     import yaml
 

@@ -3,11 +3,14 @@
 - ``k8s_cluster`` (session): etcd, kube-apiserver, kube-controller-manager,
   kube-scheduler and kwok with two fake nodes; stopped at the end.
 - ``functions_server`` (session): ``python -m mpifn.serve`` on a free port.
-- ``operator`` (session): both of the above, the manifests of metacontroller/
-  applied with the hook base URL made local, and the STAND-IN for Metacontroller
-  (hookdriver.HookDriver) following the shipped CompositeController. The real
-  Metacontroller (and faas-cli) cannot be built here: the Go module proxy
-  refuses their modules.
+- ``hook_proxy`` (session): the recording proxy in front of the functions
+  (tests/support/driver.HookProxy); what tests read about hook calls and hook
+  errors comes from it, whichever driver runs.
+- ``operator`` (session): the manifests of metacontroller/ applied with the
+  hook base URL pointed at the proxy, and the driver: the real Metacontroller
+  when MPIFN_METACONTROLLER_BIN names one, else the stand-in
+  (hookdriver.HookDriver); both follow the shipped CompositeController with a
+  resync period of RESYNC_SECONDS.
 - ``namespace``: a fresh namespace per test, deleted afterwards.
 
 A component that cannot start makes the tests that need it fail with the
@@ -25,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.driver import Driver, HookProxy
 from tests.support.server import serve
 
 from .cluster import Cluster, install_operator
-from .hookdriver import HookDriver
 
 HERE = Path(__file__).resolve().parent
 
@@ -74,16 +77,27 @@ def functions_server(tmp_path_factory):
         yield server
 
 
-# The shipped controller has no resync period, so only Metacontroller's cache flush (every
-# 30 min) would resync a steady job; the driver resyncs every RESYNC_PERIOD seconds instead.
-RESYNC_PERIOD = 2.0
+# The shipped controller has no resync period, so only Metacontroller's cache flush
+# (every 30 min) would resync a steady job; both drivers resync every RESYNC_SECONDS instead.
+RESYNC_SECONDS = 2
 
 
 @pytest.fixture(scope="session")
-def operator(k8s_cluster, functions_server):
-    """The operator installed as users do, hooks served locally, driven by the stand-in."""
-    controller = install_operator(k8s_cluster, functions_server.base_url)
-    driver = HookDriver(k8s_cluster, controller, interval=0.5, resync_period=RESYNC_PERIOD).start()
+def hook_proxy(functions_server):
+    proxy = HookProxy(functions_server.base_url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def operator(k8s_cluster, hook_proxy):
+    """The operator installed as users do, hooks reached through the proxy, driven by
+    the real Metacontroller or the stand-in."""
+    controller = install_operator(k8s_cluster, hook_proxy.base_url)
+    driver = Driver(k8s_cluster, controller, hook_proxy, RESYNC_SECONDS).start()
+    print(f"\n[e2e_k8s] hooks driven by {driver.kind}", file=sys.stderr)
     try:
         yield driver
     finally:

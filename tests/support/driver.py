@@ -1,0 +1,369 @@
+"""Who drives the hooks in the cluster suites: the real Metacontroller or the stand-in.
+
+One switch: ``MPIFN_METACONTROLLER_BIN`` names a Metacontroller binary (and
+``MPIFN_METACONTROLLER_MANIFESTS`` its release's CRD manifest, or a folder
+holding it); then the binary runs against the test cluster with Metacontroller's
+own CRDs installed and the shipped CompositeController applied. Otherwise the
+stand-in (tests/e2e_k8s/hookdriver.py) follows the same CompositeController.
+
+Either way the hooks are reached through :class:`HookProxy`, a small recording
+proxy in front of the functions: what tests read about hook calls and hook
+errors comes from it, the same for both drivers, and it injects faults
+(error answers, Retry-After, slow answers) for the fault scenarios.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+
+from tests.support.server import free_port
+
+BINARY_ENV = "MPIFN_METACONTROLLER_BIN"
+MANIFESTS_ENV = "MPIFN_METACONTROLLER_MANIFESTS"
+RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # a v2 answer decodes strictly
+CUSTOMIZE_FIELDS = {"relatedResources"}
+HOOK_TIMEOUT = 30.0  # the proxy's own limit; each hook's timeout is enforced by the driver
+
+
+# --------------------------------------------------------------------------- the recording proxy
+
+
+@dataclass
+class Call:
+    """One hook request as the proxy saw it."""
+
+    hook: str  # "sync", "finalize", "customize"
+    parent: str  # "namespace/name"
+    status: int  # the HTTP status the driver got
+    at: float  # time.monotonic() when the answer went back
+    unknown: list[str] = field(default_factory=list)  # answer fields a v2 hook may not send
+    request: dict = field(default_factory=dict, repr=False)
+    answer: Any = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and not self.unknown
+
+
+@dataclass
+class Fault:
+    """What the proxy answers instead of the function, for the requests it matches.
+
+    ``status`` 0 forwards the request (after ``delay``); any other status is
+    answered by the proxy itself. ``parent`` ("namespace/name") and ``hook``
+    narrow the match; ``until`` (monotonic) and ``times`` bound it.
+    """
+
+    status: int = 503
+    parent: str | None = None
+    hook: str | None = None
+    until: float = math.inf
+    times: int | None = None
+    delay: float = 0.0
+    retry_after: int | None = None
+    hits: int = 0
+
+    def matches(self, hook: str, parent: str, now: float) -> bool:
+        return (
+            now < self.until
+            and (self.times is None or self.hits < self.times)
+            and self.parent in (None, parent)
+            and self.hook in (None, hook)
+        )
+
+
+class HookProxy:
+    """A loopback HTTP proxy in front of the functions that records every hook call."""
+
+    def __init__(self, upstream: str) -> None:
+        if not upstream.startswith("http://127.0.0.1:"):
+            raise ValueError(f"the proxy only forwards to loopback, got {upstream}")
+        self.upstream = upstream.rstrip("/")
+        self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hookproxy", daemon=True)
+
+    def start(self) -> HookProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    # -- what tests read -------------------------------------------------------
+
+    def calls_for(self, parent: str, hook: str | None = None, ok: bool | None = None) -> list[Call]:
+        with self._lock:
+            found = list(self.calls)
+        return [c for c in found if c.parent == parent and hook in (None, c.hook) and ok in (None, c.ok)]
+
+    def errors_in(self, namespace: str) -> list[Call]:
+        with self._lock:
+            found = list(self.calls)
+        return [c for c in found if c.parent.startswith(f"{namespace}/") and not c.ok]
+
+    @contextlib.contextmanager
+    def fault(self, fault: Fault) -> Iterator[Fault]:
+        with self._lock:
+            self.faults.append(fault)
+        try:
+            yield fault
+        finally:
+            with self._lock:
+                self.faults.remove(fault)
+
+    # -- serving ---------------------------------------------------------------
+
+    def _fault_for(self, hook: str, parent: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(hook, parent, time.monotonic()):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def _forward(self, path: str, body: bytes) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            self.upstream + path, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=HOOK_TIMEOUT) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except OSError as exc:  # the functions are down: what a gateway answers
+            return 502, json.dumps({"error": f"upstream {self.upstream}: {exc}"}).encode()
+
+    def _record(self, hook: str, request: dict, status: int, answer: bytes) -> None:
+        meta = request.get("parent", {}).get("metadata", {}) if isinstance(request, dict) else {}
+        parent = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        try:
+            parsed = json.loads(answer)
+        except ValueError:
+            parsed = answer.decode(errors="replace")
+        unknown: list[str] = []
+        if status == 200:
+            allowed = CUSTOMIZE_FIELDS if hook == "customize" else RESPONSE_FIELDS
+            unknown = sorted(set(parsed) - allowed) if isinstance(parsed, dict) else ["(not an object)"]
+        with self._lock:
+            self.calls.append(Call(hook, parent, status, time.monotonic(), unknown, request, parsed))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    request = json.loads(body)
+                except ValueError:
+                    request = {}
+                hook = self.path.rstrip("/").rsplit("/", 1)[-1]
+                meta = request.get("parent", {}).get("metadata", {}) if isinstance(request, dict) else {}
+                fault = proxy._fault_for(hook, f"{meta.get('namespace', '')}/{meta.get('name', '')}")
+                headers: dict[str, str] = {}
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+                if fault is None or fault.status == 0:
+                    status, answer = proxy._forward(self.path, body)
+                else:
+                    status, answer = fault.status, json.dumps({"error": f"injected {fault.status}"}).encode()
+                    if fault.retry_after is not None:
+                        headers["Retry-After"] = str(fault.retry_after)
+                try:
+                    self.send_response(status)
+                    for name, value in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:  # the driver gave up (its hook timeout): it saw no answer
+                    status = 0
+                proxy._record(hook, request, status, answer)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .calls
+                pass
+
+        return Handler
+
+
+# --------------------------------------------------------------------------- the switch
+
+
+class TestCluster(Protocol):
+    """What a driver needs from a test cluster (tests/e2e_k8s/cluster.Cluster has it)."""
+
+    server: str
+    token: str
+    kubeconfig: Path | None
+
+    def apply(self, *objects: dict, namespace: str | None = None) -> Any: ...
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> Any: ...
+    def wait_crds_established(self, names: list[str], timeout: float = 60) -> None: ...
+    def wait_for(self, check: Any, what: str, timeout: float = 60, interval: float = 0.5) -> Any: ...
+    def spawn_extra(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Any: ...
+    def stop_extra(self, proc: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class RealMetacontroller:
+    binary: Path
+    manifests: Path
+
+
+def real_metacontroller() -> RealMetacontroller | None:
+    """The real Metacontroller named by the environment, or None for the stand-in.
+
+    Raises ValueError with what to fix when the switch is set but unusable.
+    """
+    value = os.environ.get(BINARY_ENV, "").strip()
+    if not value:
+        return None
+    binary = Path(value)
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise ValueError(f"{BINARY_ENV}={value}: not an executable file; give the path of a Metacontroller binary")
+    manifests_value = os.environ.get(MANIFESTS_ENV, "").strip()
+    if not manifests_value:
+        raise ValueError(
+            f"{BINARY_ENV} is set but {MANIFESTS_ENV} is not: give the CRD manifest of the same Metacontroller"
+            " release (manifests/production/metacontroller-crds-v1.yaml of its source, or that folder)"
+        )
+    manifests = Path(manifests_value)
+    if not manifests.exists():
+        raise ValueError(f"{MANIFESTS_ENV}={manifests_value}: no such file or folder")
+    return RealMetacontroller(binary, manifests)
+
+
+def metacontroller_crds(manifests: Path) -> list[dict]:
+    """Every CustomResourceDefinition of Metacontroller's own API in a file or folder of manifests."""
+    import yaml
+
+    files = sorted(manifests.rglob("*.y*ml")) if manifests.is_dir() else [manifests]
+    crds = [
+        doc
+        for path in files
+        for doc in yaml.safe_load_all(path.read_text())
+        if isinstance(doc, dict)
+        and doc.get("kind") == "CustomResourceDefinition"
+        and doc.get("spec", {}).get("group") == "metacontroller.k8s.io"
+    ]
+    unique = {crd["metadata"]["name"]: crd for crd in crds}
+    if "compositecontrollers.metacontroller.k8s.io" not in unique:
+        raise ValueError(f"{manifests}: no CompositeController CRD among {sorted(unique) or 'no CRDs'}")
+    return list(unique.values())
+
+
+def with_test_settings(controller: dict, resync_seconds: int) -> dict:
+    """The shipped CompositeController with the tests' resync period (its hook URLs already local)."""
+    spec = {**controller["spec"], "resyncPeriodSeconds": resync_seconds}
+    return {**controller, "spec": spec}
+
+
+class Driver:
+    """The hook driver a suite runs with: the same reading surface for both kinds."""
+
+    def __init__(self, cluster: TestCluster, controller: dict, proxy: HookProxy, resync_seconds: int) -> None:
+        self.cluster, self.shipped, self.proxy = cluster, controller, proxy
+        self.resync_seconds = resync_seconds
+        self.real = real_metacontroller()
+        self.kind = f"Metacontroller ({self.real.binary.name})" if self.real else "the stand-in (hookdriver.py)"
+        self.finalizer = f"metacontroller.io/compositecontroller-{controller['metadata']['name']}"
+        self._backend: Any = None
+        if self.real:
+            crds = metacontroller_crds(self.real.manifests)
+            cluster.apply(*crds)
+            cluster.wait_crds_established([c["metadata"]["name"] for c in crds])
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, resync_seconds: int | None = None) -> Driver:
+        controller = with_test_settings(self.shipped, resync_seconds or self.resync_seconds)
+        if self.real:
+            self.cluster.apply(controller)
+            self._backend = self._start_binary(self.real.binary)
+        else:
+            from tests.e2e_k8s.hookdriver import HookDriver
+
+            self._backend = HookDriver(self.cluster, controller).start()  # type: ignore[arg-type]
+        return self
+
+    def stop(self) -> None:
+        if self._backend is None:
+            return
+        if self.real:
+            self.cluster.stop_extra(self._backend)
+        else:
+            self._backend.stop()
+        self._backend = None
+
+    def restart(self, resync_seconds: int | None = None) -> None:
+        """Stop and start again with nothing carried over (caches, queues, backoff)."""
+        self.stop()
+        self.start(resync_seconds)
+
+    def alive(self) -> bool:
+        if self._backend is None:
+            return False
+        return bool(self._backend.running() if self.real else self._backend.alive())
+
+    def _start_binary(self, binary: Path) -> Any:
+        health = free_port()
+        argv = [
+            str(binary),
+            "-discovery-interval=2s",
+            f"-metrics-address=127.0.0.1:{free_port()}",
+            f"-health-probe-bind-address=127.0.0.1:{health}",
+            "-pprof-address=0",
+            "-zap-log-level=4",
+        ]
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
+        proc = self.cluster.spawn_extra("metacontroller", argv, env=env)
+
+        def ready() -> bool:
+            proc.check_alive()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2) as answer:
+                    return bool(answer.status == 200)
+            except OSError:
+                return False
+
+        self.cluster.wait_for(ready, "Metacontroller /readyz", timeout=60)
+        return proc
+
+    # -- what tests read ---------------------------------------------------------
+
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        """(hook, "namespace/name") of every hook call answered 200 with a valid body."""
+        return [(c.hook, c.parent) for c in list(self.proxy.calls) if c.ok]
+
+    def errors(self, namespace: str) -> list[str]:
+        """Failed hook calls for parents in the namespace, and the SyncError events there."""
+        failed = [f"{c.hook} {c.parent}: HTTP {c.status} {c.answer!s:.300}" for c in self.proxy.errors_in(namespace)]
+        return failed + self.sync_errors(namespace)
+
+    def sync_errors(self, namespace: str, name: str | None = None) -> list[str]:
+        events = self.cluster.kubectl("get", "events", "-n", namespace, "-o", "json").get("items", [])
+        return [
+            f"{e['involvedObject'].get('name')}: {e.get('message')}"
+            for e in events
+            if e.get("reason") == "SyncError" and name in (None, e["involvedObject"].get("name"))
+        ]
