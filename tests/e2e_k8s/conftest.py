@@ -111,3 +111,15 @@ def namespace(k8s_cluster, request):
     k8s_cluster.create_namespace(name)
     yield name
     k8s_cluster.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def driver_report(request, operator, namespace):
+    """A failing test shows what went wrong for its namespace (hook errors, SyncError events)."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for error in operator.errors(namespace)[-10:]:
+            print(f"[driver] {error[:2000]}")
+        calls = [c for c in operator.calls if c[1].startswith(f"{namespace}/")]
+        print(f"[driver] {operator.kind}: {len(calls)} hook calls for {namespace}, alive: {operator.alive()}")

@@ -8,97 +8,18 @@ with kubectl, or on the hook calls the proxy saw.
 
 from __future__ import annotations
 
-import copy
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from mpifn import api, naming
 
-from .cluster import ANN_FAIL, ANN_HOLD, REPO_ROOT, Cluster
+from .cluster import ANN_FAIL, ANN_HOLD
 from .conftest import RESYNC_SECONDS
+from .jobs import TIMEOUT, expected_children, hello, mpijob, owned_children, phase_is, pods, submit
 
-pytestmark = pytest.mark.e2e_k8s
-
-HELLO = REPO_ROOT / "examples" / "hello.yaml"
-CHILD_KINDS = {
-    "services": "Service",
-    "statefulsets.apps": "StatefulSet",
-    "secrets": "Secret",
-    "configmaps": "ConfigMap",
-    "jobs.batch": "Job",
-}
-TIMEOUT = 90
-
-
-def hello(namespace: str, replicas: int = 4, launcher_annotations: dict | None = None, **spec) -> dict:
-    """examples/hello.yaml, changed for the test (the file itself stays as shipped)."""
-    job = yaml.safe_load(Path(HELLO).read_text())
-    job["metadata"]["namespace"] = namespace
-    job["spec"]["replicas"] = replicas
-    job["spec"].update(spec)
-    if launcher_annotations:  # spec.launcher.template replaces spec.template for the launcher
-        template = copy.deepcopy(job["spec"]["template"])
-        template.setdefault("metadata", {}).setdefault("annotations", {}).update(launcher_annotations)
-        job["spec"]["launcher"] = {"template": template}
-    return job
-
-
-def submit(cluster: Cluster, job: dict) -> dict:
-    cluster.apply(job)
-    return cluster.get("mpijob", job["metadata"]["name"], job["metadata"]["namespace"])
-
-
-def mpijob(cluster: Cluster, namespace: str, name: str = "hello") -> dict:
-    return cluster.get("mpijob", name, namespace)
-
-
-def owned_children(cluster: Cluster, namespace: str, uid: str) -> dict[tuple[str, str], dict]:
-    """Every child object (of the kinds the operator makes) controlled by the parent uid."""
-    found = {}
-    for resource, kind in CHILD_KINDS.items():
-        for obj in cluster.get(resource, namespace=namespace):
-            refs = obj["metadata"].get("ownerReferences", [])
-            if any(r["uid"] == uid and r.get("controller") for r in refs):
-                found[(kind, obj["metadata"]["name"])] = obj
-    return found
-
-
-def pods(cluster: Cluster, namespace: str, role: str | None = None, job: str = "hello") -> list[dict]:
-    selector = f"{api.LABEL_JOB}={job}" + (f",{api.LABEL_ROLE}={role}" if role else "")
-    return cluster.get("pods", namespace=namespace, selector=selector)
-
-
-def phase_is(cluster: Cluster, namespace: str, phase: str, name: str = "hello"):
-    def check():
-        job = mpijob(cluster, namespace, name)
-        return job if job.get("status", {}).get("phase") == phase else None
-
-    return check
-
-
-def expected_children(name: str = "hello") -> set[tuple[str, str]]:
-    return {
-        ("Service", naming.worker_name(name)),
-        ("StatefulSet", naming.worker_name(name)),
-        ("Secret", naming.ssh_secret_name(name)),
-        ("ConfigMap", naming.config_name(name)),
-        ("Job", naming.launcher_name(name)),
-    }
-
-
-@pytest.fixture(autouse=True)
-def _driver_errors_on_failure(request, operator, namespace):
-    """A failing test shows what went wrong for its namespace (hook errors, SyncError events)."""
-    yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for error in operator.errors(namespace)[-10:]:
-            print(f"[driver] {error[:2000]}")
-        calls = [c for c in operator.calls if c[1].startswith(f"{namespace}/")]
-        print(f"[driver] {operator.kind}: {len(calls)} hook calls for {namespace}, alive: {operator.alive()}")
+pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
 
 # --------------------------------------------------------------------------- a
