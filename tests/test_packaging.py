@@ -1,8 +1,13 @@
 """The shipped manifests: CRD from the one schema, controller wiring, OpenFaaS and Knative."""
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import kubernetes_validate
+import pytest
 import yaml
 
 from mpifn.cli import GENERATED_HEADER, to_yaml
@@ -141,3 +146,60 @@ def test_the_docs_point_only_inside_the_repository():
         for target in re.findall(r"\]\(([^)#]+)\)", text):
             if not target.startswith(("http://", "https://")):
                 assert (document.parent / target).exists(), f"{document.relative_to(ROOT)}: link to {target}"
+
+
+# --------------------------------------------------------------------------- OpenFaaS build contexts
+
+STACKS = ("stack.yml", "stack.auth.yml")
+BUILD_INPUTS = ("stack.yml", "stack.auth.yml", "template", "functions", "mpifn")
+NOT_SOURCES = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache")
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()}
+
+
+def shrinkwrap(work: Path, stack: str) -> Path:
+    """`faas-cli build --shrinkwrap -f <stack>` with the faas-cli named by FAAS_CLI_BIN, or, without
+    one, the same: each handler folder copied (links followed), then configuration.copy into it."""
+    faas_cli = os.environ.get("FAAS_CLI_BIN")
+    if faas_cli:
+        result = subprocess.run(
+            [faas_cli, "build", "--shrinkwrap", "-f", stack], cwd=work, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, f"faas-cli build --shrinkwrap -f {stack}: {result.stdout}{result.stderr}"
+        return work / "build"
+    config = yaml.safe_load((work / stack).read_text())
+    for name, function in config["functions"].items():
+        context = work / "build" / name
+        shutil.copytree(work / function["handler"], context)
+        for shared in config.get("configuration", {}).get("copy", []):
+            shutil.copytree(work / shared, context / Path(shared).name)
+    return work / "build"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_function_build_context_holds_its_dockerfile_its_handler_and_the_whole_package(tmp_path, stack):
+    for entry in BUILD_INPUTS:  # a copy of the sources, as a clean checkout has them
+        source = ROOT / entry
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / entry, symlinks=True, ignore=NOT_SOURCES)
+        else:
+            shutil.copy2(source, tmp_path / entry)
+    build = shrinkwrap(tmp_path, stack)
+    package = files_under(tmp_path / "mpifn")
+    functions = yaml.safe_load((ROOT / stack).read_text())["functions"]
+    assert {p.name for p in build.iterdir()} == set(functions)
+    for name, function in functions.items():
+        context = build / name
+        dockerfile = context / "Dockerfile"
+        assert dockerfile.is_file() and not dockerfile.is_symlink(), f"{name}: the Dockerfile must be a real file"
+        handler = files_under(tmp_path / function["handler"])
+        expected = handler | {f"mpifn/{f}" for f in package}
+        assert files_under(context) == expected, f"{name}: build context differs from handler + mpifn/"
+        assert (context / "mpifn" / "hooks.py").read_bytes() == (ROOT / "mpifn" / "hooks.py").read_bytes()
+        for line in dockerfile.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+                for source in [w for w in words[1:-1] if not w.startswith("--")]:
+                    assert (context / source).exists(), f"{name}: Dockerfile copies {source}, not in the context"
