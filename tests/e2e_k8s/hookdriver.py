@@ -35,6 +35,7 @@ event rate limits.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import email.utils
 import json
@@ -368,10 +369,12 @@ class HookDriver:
                         version = event["object"]["metadata"]["resourceVersion"]
                         if event["type"] != "BOOKMARK":
                             self._observe(rule, event["type"], event["object"])
-            except Exception as exc:  # a dropped watch is reopened, as an informer does
+            except Exception as exc:  # a dropped watch is listed again and reopened, as an informer does
                 self._note(f"watch {rule['plural']}: {exc!r}")
-                if not self._stop.wait(1.0):
-                    version = self._relist(rule)
+                while not self._stop.wait(1.0):
+                    with contextlib.suppress(Exception):
+                        version = self._relist(rule)
+                        break
 
     def _relist(self, rule: dict) -> str:
         with self._lock:
@@ -473,7 +476,6 @@ class HookDriver:
             parent = self._atomic_update(self.parent_rule, parent, _adding(self.finalizer))
             meta = parent["metadata"]
         finalizing = bool(meta.get("deletionTimestamp"))
-        manage = not finalizing or ("finalize" in self.hooks and self.finalizer in meta.get("finalizers", []))
         observed = self._observed_children(parent)
         answer = self._call_hook("finalize" if finalizing and "finalize" in self.hooks else "sync", parent, observed)
         desired = answer.get("children") or []
@@ -483,6 +485,8 @@ class HookDriver:
             self.queue.add_after(key, float(answer["resyncAfterSeconds"]))
         if answer.get("finalized"):
             parent = self._atomic_update(self.parent_rule, parent, _removing(self.finalizer))
+        # children are managed while the parent lives, or while our finalizer holds it
+        manage = not finalizing or self.finalizer in parent["metadata"].get("finalizers", [])
         if self.generate_selector:
             for child in desired:
                 child["metadata"].setdefault("labels", {}).setdefault("controller-uid", meta["uid"])
