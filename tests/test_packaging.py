@@ -150,7 +150,6 @@ def test_the_docs_point_only_inside_the_repository():
 
 # --------------------------------------------------------------------------- OpenFaaS build contexts
 
-STACKS = ("stack.yml", "stack.auth.yml")
 BUILD_INPUTS = ("stack.yml", "stack.auth.yml", "template", "functions", "mpifn")
 NOT_SOURCES = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache")
 
