@@ -314,7 +314,7 @@ class HookDriver:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> HookDriver:
-        versions = {rule["key"]: self._list(rule) for rule in [self.parent_rule, *self.child_rules]}  # caches synced
+        versions = {rule["key"]: self._first_list(rule) for rule in [self.parent_rule, *self.child_rules]}
         for rule in [self.parent_rule, *self.child_rules]:
             self._spawn(f"watch-{rule['plural']}", lambda rule=rule: self._watch(rule, versions[rule["key"]]))
         for index in range(WORKERS):
@@ -351,6 +351,17 @@ class HookDriver:
         with self._lock:
             self._cache[rule["key"]] = objects
         return str(out["metadata"]["resourceVersion"])
+
+    def _first_list(self, rule: dict) -> str:
+        """The informer's first list, tried again for a while (a new CRD answers 429 at first)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self._list(rule)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def _watch(self, rule: dict, version: str) -> None:
         while not self._stop.is_set():
