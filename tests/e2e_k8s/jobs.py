@@ -20,6 +20,8 @@ CHILD_KINDS = {
     "jobs.batch": "Job",
 }
 TIMEOUT = 90
+# qualified: other suites install the kubeflow and seed MPIJob CRDs, whose short names are the same
+MPIJOBS = "mpijobs.mpifn.dev"
 
 
 def hello(namespace: str, replicas: int = 4, launcher_annotations: dict | None = None, **spec) -> dict:
@@ -37,11 +39,11 @@ def hello(namespace: str, replicas: int = 4, launcher_annotations: dict | None =
 
 def submit(cluster: Cluster, job: dict) -> dict:
     cluster.apply(job)
-    return cluster.get("mpijob", job["metadata"]["name"], job["metadata"]["namespace"])
+    return cluster.get(MPIJOBS, job["metadata"]["name"], job["metadata"]["namespace"])
 
 
 def mpijob(cluster: Cluster, namespace: str, name: str = "hello") -> dict:
-    return cluster.get("mpijob", name, namespace)
+    return cluster.get(MPIJOBS, name, namespace)
 
 
 def owned_children(cluster: Cluster, namespace: str, uid: str) -> dict[tuple[str, str], dict]:

@@ -18,7 +18,7 @@ from tests.support.driver import Fault
 
 from .cluster import Cluster
 from .conftest import RESYNC_SECONDS
-from .jobs import TIMEOUT, mpijob, owned_children, phase_is, pods, running_job
+from .jobs import MPIJOBS, TIMEOUT, mpijob, owned_children, phase_is, pods, running_job
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
@@ -63,7 +63,7 @@ def test_scaling_the_mpijob_scales_the_workers_and_records_the_generation(operat
     """The way to change the worker count is the MPIJob; its status says which spec it reflects."""
     cluster = k8s_cluster
     running_job(cluster, namespace, replicas=3)
-    cluster.kubectl("patch", "mpijob", "hello", "-n", namespace, "--type=merge", "-p", '{"spec": {"replicas": 2}}')
+    cluster.kubectl("patch", MPIJOBS, "hello", "-n", namespace, "--type=merge", "-p", '{"spec": {"replicas": 2}}')
     job = cluster.wait_for(
         lambda: (
             (j := mpijob(cluster, namespace))["status"].get("observedGeneration") == j["metadata"]["generation"]
@@ -154,7 +154,7 @@ def test_a_failing_hook_is_retried_with_growing_delays_and_recorded_on_the_paren
     time.sleep(3)
     with operator.proxy.fault(Fault(status=500, parent=where)):
         start = time.monotonic()
-        cluster.kubectl("annotate", "mpijob", "hello", "-n", namespace, "e2e.mpifn.test/poke=1")
+        cluster.kubectl("annotate", MPIJOBS, "hello", "-n", namespace, "e2e.mpifn.test/poke=1")
         time.sleep(10)
     failed = [c.at for c in operator.proxy.calls_for(where) if c.at >= start and c.status == 500]
     gaps = [later - earlier for earlier, later in itertools.pairwise(failed)]
@@ -178,7 +178,7 @@ def test_429_is_retried_after_its_retry_after_without_an_error_event(quiet_opera
     where = f"{namespace}/hello"
     time.sleep(3)
     with operator.proxy.fault(Fault(status=429, parent=where, times=1, retry_after=4)) as fault:
-        cluster.kubectl("annotate", "mpijob", "hello", "-n", namespace, "e2e.mpifn.test/poke=1")
+        cluster.kubectl("annotate", MPIJOBS, "hello", "-n", namespace, "e2e.mpifn.test/poke=1")
         cluster.wait_for(lambda: fault.hits == 1, "the 429 answer", timeout=30)
         [refused] = [c for c in operator.proxy.calls_for(where) if c.status == 429]
         retry = cluster.wait_for(

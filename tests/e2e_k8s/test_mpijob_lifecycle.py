@@ -17,7 +17,7 @@ from mpifn import api, naming
 
 from .cluster import ANN_FAIL, ANN_HOLD
 from .conftest import RESYNC_SECONDS
-from .jobs import TIMEOUT, expected_children, hello, mpijob, owned_children, phase_is, pods, submit
+from .jobs import MPIJOBS, TIMEOUT, expected_children, hello, mpijob, owned_children, phase_is, pods, submit
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
@@ -58,7 +58,7 @@ def test_a_children_pods_status_and_printer_columns(operator, k8s_cluster, names
     assert "completionTime" not in status
     assert job["metadata"]["finalizers"] == [operator.finalizer]
 
-    table = cluster.kubectl("get", "mpijobs", "-n", namespace)
+    table = cluster.kubectl("get", MPIJOBS, "-n", namespace)
     header, row = table.strip().splitlines()
     assert header.split() == ["NAME", "DESIRED", "READY", "PHASE", "AGE"]
     assert row.split()[:4] == ["hello", "4", "4", "Running"]
@@ -163,9 +163,9 @@ def test_e_delete_runs_finalize(operator, k8s_cluster, namespace):
     assert operator.finalizer in job["metadata"]["finalizers"]
     assert len(pods(cluster, namespace)) == 3
 
-    cluster.kubectl("delete", "mpijob", "hello", "-n", namespace, "--wait=false")
+    cluster.kubectl("delete", MPIJOBS, "hello", "-n", namespace, "--wait=false")
     cluster.wait_for(
-        lambda: cluster.get_or_none("mpijob", "hello", namespace) is None, "the MPIJob to disappear", timeout=TIMEOUT
+        lambda: cluster.get_or_none(MPIJOBS, "hello", namespace) is None, "the MPIJob to disappear", timeout=TIMEOUT
     )
     assert ("finalize", f"{namespace}/hello") in operator.calls
     cluster.wait_for(lambda: owned_children(cluster, namespace, uid) == {}, "children gone", timeout=TIMEOUT)
@@ -275,7 +275,7 @@ def test_suspend_stops_every_pod_and_resume_brings_them_back(operator, k8s_clust
     cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
     first_start = mpijob(cluster, namespace)["status"]["startTime"]
 
-    cluster.kubectl("patch", "mpijob", "hello", "-n", namespace, "--type=merge",
+    cluster.kubectl("patch", MPIJOBS, "hello", "-n", namespace, "--type=merge",
                     "-p", '{"spec": {"runPolicy": {"suspend": true}}}')  # fmt: skip
     job = cluster.wait_for(phase_is(cluster, namespace, "Suspended"), "MPIJob phase Suspended", timeout=TIMEOUT)
     assert "startTime" not in job["status"]
@@ -285,7 +285,7 @@ def test_suspend_stops_every_pod_and_resume_brings_them_back(operator, k8s_clust
     assert cluster.get("statefulset", naming.worker_name("hello"), namespace)["spec"]["replicas"] == 0
 
     time.sleep(1.1)  # startTime has a resolution of one second; the resumed run must show a new one
-    cluster.kubectl("patch", "mpijob", "hello", "-n", namespace, "--type=merge",
+    cluster.kubectl("patch", MPIJOBS, "hello", "-n", namespace, "--type=merge",
                     "-p", '{"spec": {"runPolicy": {"suspend": false}}}')  # fmt: skip
     job = cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob Running again", timeout=TIMEOUT)
     assert job["status"]["startTime"] > first_start
