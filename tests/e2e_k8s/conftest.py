@@ -123,3 +123,5 @@ def driver_report(request, operator, namespace):
             print(f"[driver] {error[:2000]}")
         calls = [c for c in operator.calls if c[1].startswith(f"{namespace}/")]
         print(f"[driver] {operator.kind}: {len(calls)} hook calls for {namespace}, alive: {operator.alive()}")
+        for line in operator.log_tail():
+            print(f"[driver log] {line[:500]}")

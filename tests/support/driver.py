@@ -324,6 +324,12 @@ class Driver:
             return False
         return bool(self._backend.running() if self.real else self._backend.alive())
 
+    def log_tail(self, lines: int = 20) -> list[str]:
+        """The driver's own last words: the binary's log, or what the stand-in would have logged."""
+        if self._backend is None:
+            return []
+        return self._backend.log_tail(lines).splitlines() if self.real else self._backend.log[-lines:]
+
     def _start_binary(self, binary: Path) -> Any:
         health = free_port()
         argv = [
