@@ -43,7 +43,7 @@ test: install system-deps lint
 	$(PYTEST) tests --ignore=tests/e2e_k8s
 
 unit: install
-	$(PYTEST) tests -m "not e2e_mpi" --ignore=tests/e2e_k8s --ignore=tests/e2e_mpi
+	$(PYTEST) tests --ignore=tests/e2e_k8s --ignore=tests/e2e_mpi
 
 e2e-mpi: install system-deps
 	$(PYTEST) tests/e2e_mpi
