@@ -143,8 +143,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(window)
             during = calls(server) - before
             elapsed = time.monotonic() - started
-            # The deadline job's deadline comes after the window: what it brings.
-            cluster.wait_for(lambda: phases(cluster).get("deadline") == "Failed", "deadline job Failed", 180)
+            # The deadline job's deadline comes after the window: the calls it brings, the
+            # timed one and those of the changes it makes (launcher suspended, workers gone).
+            wait_at_rest(cluster, server, {"finished": "Succeeded", "running": "Running", "deadline": "Failed"})
             after_deadline = calls(server) - before - during
         errors = driver_log.read_text().count('"level":"error"') if driver_log else 0
     per_hour = {name: during[name] * 3600 / elapsed for name in JOBS}
