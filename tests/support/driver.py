@@ -271,18 +271,29 @@ def metacontroller_crds(manifests: Path) -> list[dict]:
     return list(unique.values())
 
 
-def with_test_settings(controller: dict, resync_seconds: int) -> dict:
-    """The shipped CompositeController with the tests' resync period (its hook URLs already local)."""
-    spec = {**controller["spec"], "resyncPeriodSeconds": resync_seconds}
+def with_test_settings(controller: dict, resync_seconds: int | None) -> dict:
+    """The shipped CompositeController with the tests' resync period (its hook URLs already
+    local); None keeps it as shipped, without one."""
+    spec = {key: value for key, value in controller["spec"].items() if key != "resyncPeriodSeconds"}
+    if resync_seconds is not None:
+        spec["resyncPeriodSeconds"] = resync_seconds
     return {**controller, "spec": spec}
 
 
 class Driver:
     """The hook driver a suite runs with: the same reading surface for both kinds."""
 
-    def __init__(self, cluster: TestCluster, controller: dict, proxy: HookProxy, resync_seconds: int) -> None:
+    def __init__(
+        self,
+        cluster: TestCluster,
+        controller: dict,
+        proxy: HookProxy,
+        resync_seconds: int | None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        """`flags` go to the real binary (e.g. -cache-flush-interval=1m); the stand-in has none."""
         self.cluster, self.shipped, self.proxy = cluster, controller, proxy
-        self.resync_seconds = resync_seconds
+        self.resync_seconds, self.flags = resync_seconds, flags
         self.real = real_metacontroller()
         self.kind = f"Metacontroller ({self.real.binary.name})" if self.real else "the stand-in (hookdriver.py)"
         self.finalizer = f"metacontroller.io/compositecontroller-{controller['metadata']['name']}"
@@ -339,6 +350,7 @@ class Driver:
             f"-health-probe-bind-address=127.0.0.1:{health}",
             "-pprof-address=0",
             "-zap-log-level=4",
+            *self.flags,
         ]
         env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
         proc = self.cluster.spawn_extra("metacontroller", argv, env=env)
