@@ -8,17 +8,22 @@ HOST ?= 127.0.0.1
 LOCAL_WORKER_HOST_TEMPLATE ?= 127.0.10.{index}
 PYTEST ?= $(PYTHON) -m pytest
 
-# Image settings, overridable here or in an optional PrivateRules.mak.
+# Image settings, overridable here or in an optional PrivateRules.mak:
+# $(REGISTRY)/{mpibase,sync,finalize,probe}:$(TAG), built with BUILDER
+# (docker, podman or buildah: the first that works unless set). PIP_CA_BUNDLE:
+# a CA bundle for pip inside the build, behind a TLS-intercepting proxy.
 REGISTRY ?= docker.io/mpifn
 TAG ?= 0.1.0
-MPIBASE_IMAGE ?= $(REGISTRY)/mpibase
-MPIBASE_TAG ?= 0.1.0
-DOCKER ?= docker
+BUILDER ?=
+PIP_CA_BUNDLE ?=
+# The real-node suite builds with buildah from local Debian-made bases; pip
+# trusts this machine's CA bundle (which holds any intercepting proxy's CA).
+NODE_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 -include PrivateRules.mak
 
 STAMP := .make-installed
 
-.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s bench bench-idle fuzz soak render manifests overlay build_mpibase push_mpibase clean
+.PHONY: install system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render manifests overlay clean
 
 $(STAMP): pyproject.toml mpifn/requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
@@ -40,10 +45,10 @@ lint: install
 	$(PYTHON) -m mypy
 
 test: install system-deps lint
-	$(PYTEST) tests --ignore=tests/e2e_k8s
+	$(PYTEST) tests --ignore=tests/e2e_k8s --ignore=tests/e2e_node
 
 unit: install
-	$(PYTEST) tests --ignore=tests/e2e_k8s --ignore=tests/e2e_mpi
+	$(PYTEST) tests --ignore=tests/e2e_k8s --ignore=tests/e2e_node --ignore=tests/e2e_mpi
 
 e2e-mpi: install system-deps
 	$(PYTEST) tests/e2e_mpi
@@ -51,6 +56,26 @@ e2e-mpi: install system-deps
 e2e-k8s: install
 	bash scripts/build-tools.sh
 	$(PYTEST) tests/e2e_k8s
+
+node-deps:
+	sh scripts/install-node-deps.sh
+
+base-images: node-deps
+	bash scripts/base-images.sh
+
+e2e-node: install system-deps node-deps
+	bash scripts/build-tools.sh
+	bash scripts/base-images.sh
+	REGISTRY='$(REGISTRY)' TAG='$(TAG)' BUILDER=buildah BUILD_PULL=never PIP_CA_BUNDLE='$(NODE_CA_BUNDLE)' \
+		bash scripts/images.sh build
+	REGISTRY='$(REGISTRY)' TAG='$(TAG)' $(PYTEST) tests/e2e_node
+
+images:
+	REGISTRY='$(REGISTRY)' TAG='$(TAG)' BUILDER='$(BUILDER)' PIP_CA_BUNDLE='$(PIP_CA_BUNDLE)' \
+		bash scripts/images.sh build
+
+push: images
+	REGISTRY='$(REGISTRY)' TAG='$(TAG)' BUILDER='$(BUILDER)' bash scripts/images.sh push
 
 # wrk (Debian package) is the HTTP load generator of the benchmarks.
 bench: install
@@ -82,12 +107,6 @@ DEPLOY ?= deploy/knative
 OVERLAY ?= overlay
 overlay: install
 	$(PYTHON) -m mpifn overlay $(DEPLOY) --registry '$(REGISTRY)' --tag '$(TAG)' --out '$(OVERLAY)'
-
-build_mpibase:
-	$(DOCKER) build -t $(MPIBASE_IMAGE):$(MPIBASE_TAG) images/mpibase
-
-push_mpibase: build_mpibase
-	$(DOCKER) push $(MPIBASE_IMAGE):$(MPIBASE_TAG)
 
 clean:
 	rm -rf $(STAMP) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

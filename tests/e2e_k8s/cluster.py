@@ -51,11 +51,15 @@ DEFAULT_VERSIONS = {
     "etcd": "v3.6.16",
     "kubernetes": "v1.36.3",
     "kwok": "v0.8.0",
+    "crictl": "v1.37.0",
+    "coredns": "v1.15.0",
 }
 VERSION_ENV = {
     "etcd": "ETCD_VERSION",
     "kubernetes": "KUBERNETES_VERSION",
     "kwok": "KWOK_VERSION",
+    "crictl": "CRICTL_VERSION",
+    "coredns": "COREDNS_VERSION",
 }
 
 # Annotations understood by the stages in kwok-stages/ (for the tests).
@@ -311,6 +315,7 @@ class Cluster:
         self.node_names: list[str] = []
         self.timings: dict[str, float] = {}
         self.extra: list[Process] = []  # started later against this cluster
+        self.apiserver_args: list[str] = []  # appended to kube-apiserver's flags
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -444,6 +449,7 @@ class Cluster:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--v=1",
+                *self.apiserver_args,
             ],
         )
         self._write_kubeconfig()

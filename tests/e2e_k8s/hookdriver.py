@@ -18,6 +18,8 @@ timeouts) and does what the real controller does where a user can see it:
   the first hook call and removed when finalize answers finalized: true;
 - hook answers other than 200, or with fields a v2 answer may not have, fail
   the sync: nothing changes;
+- a hook's webhook.authorization (a Secret reference) is sent as a bearer
+  token, read from the Secret at each call;
 - desired children get the parent's namespace and (generateSelector) the
   controller-uid label, THEN their last-applied copy is taken; a missing child
   is created with a controller ownerReference; an existing one is merged
@@ -29,12 +31,13 @@ timeouts) and does what the real controller does where a user can see it:
   is written only when it differs from a fresh read; a conflict is ignored.
 
 Not modelled: adoption and release of children by label selector, the
-ControllerRevision rollout strategies, the customize hook, webhook auth, the
-event rate limits.
+ControllerRevision rollout strategies, the customize hook, the event rate
+limits.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import email.utils
@@ -539,8 +542,9 @@ class HookDriver:
             "finalizing": hook == "finalize",
         }
         timeout = _duration_seconds(webhook.get("timeout", "10s"))
+        token = self._webhook_token(webhook)
         try:
-            status, answer, headers = http("POST", webhook["url"], request, timeout=timeout)
+            status, answer, headers = http("POST", webhook["url"], request, token=token, timeout=timeout)
         except OSError as exc:
             raise HookError(f"http error: {exc}") from exc
         if status == 429:
@@ -551,6 +555,16 @@ class HookDriver:
         if unknown:
             raise HookError(f"can't unmarshal the v2 {hook} response: unknown fields {sorted(unknown)}")
         return answer
+
+    def _webhook_token(self, webhook: dict) -> str:
+        ref = webhook.get("authorization", {}).get("secretRef")
+        if not ref:
+            return ""
+        status, secret = self.api("GET", f"/api/v1/namespaces/{ref['namespace']}/secrets/{ref['name']}")
+        data = secret.get("data", {}) if isinstance(secret, dict) else {}
+        if status != 200 or ref["key"] not in data:
+            raise HookError(f"webhook authorization: no key {ref['key']} in Secret {ref['namespace']}/{ref['name']}")
+        return base64.b64decode(data[ref["key"]]).decode()
 
     def _manage_children(self, parent: dict, observed: dict, desired: list[dict]) -> list[str]:
         errors: list[str] = []

@@ -87,10 +87,15 @@ class Fault:
 class HookProxy:
     """A loopback HTTP proxy in front of the functions that records every hook call."""
 
-    def __init__(self, upstream: str) -> None:
-        if not upstream.startswith("http://127.0.0.1:"):
+    def __init__(self, upstream: str | dict[str, str]) -> None:
+        """upstream: a loopback base URL each request's path is appended to; or
+        {path prefix: base URL} (the functions' Services of the real-node suite): the
+        request goes to the base URL of its longest prefix + the rest of its path."""
+        routes = upstream if isinstance(upstream, dict) else {"": upstream}
+        if isinstance(upstream, str) and not upstream.startswith("http://127.0.0.1:"):
             raise ValueError(f"the proxy only forwards to loopback, got {upstream}")
-        self.upstream = upstream.rstrip("/")
+        self.upstream = str(upstream)
+        self.routes = {prefix.rstrip("/"): base.rstrip("/") for prefix, base in routes.items()}
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -140,15 +145,24 @@ class HookProxy:
                     return fault
         return None
 
-    def _forward(self, path: str, body: bytes) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            self.upstream + path, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
+    def _target(self, path: str) -> str:
+        for prefix in sorted(self.routes, key=len, reverse=True):
+            if path == prefix or path.startswith(prefix + "/"):
+                return self.routes[prefix] + (path[len(prefix) :] or "/")
+        raise ValueError(f"no route for {path} (routes: {sorted(self.routes)})")
+
+    def _forward(self, path: str, body: bytes, authorization: str | None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"}
+        if authorization:  # the hook's bearer token goes on to the function
+            headers["Authorization"] = authorization
         try:
+            request = urllib.request.Request(self._target(path), data=body, method="POST", headers=headers)
             with urllib.request.urlopen(request, timeout=HOOK_TIMEOUT) as answer:
                 return answer.status, answer.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+        except ValueError as exc:  # no route: what a gateway answers for an unknown function
+            return 404, json.dumps({"error": str(exc)}).encode()
         except OSError as exc:  # the functions are down: what a gateway answers
             return 502, json.dumps({"error": f"upstream {self.upstream}: {exc}"}).encode()
 
@@ -183,7 +197,7 @@ class HookProxy:
                 if fault is not None and fault.delay:
                     time.sleep(fault.delay)
                 if fault is None or fault.status == 0:
-                    status, answer = proxy._forward(self.path, body)
+                    status, answer = proxy._forward(self.path, body, self.headers.get("Authorization"))
                 else:
                     status, answer = fault.status, json.dumps({"error": f"injected {fault.status}"}).encode()
                     if fault.retry_after is not None:

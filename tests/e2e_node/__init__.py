@@ -1,0 +1,1 @@
+"""The whole operator on one real node: containerd, kubelet, kube-proxy, CoreDNS."""
