@@ -28,6 +28,7 @@ READY = {
     "deploy/knative": ("knative", False),
     "deploy/knative-auth": ("knative", True),
     "deploy/plain": ("plain", False),
+    "deploy/plain-auth": ("plain", True),
 }
 
 
