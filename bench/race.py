@@ -24,6 +24,7 @@ import collections
 import json
 import os
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -67,6 +68,7 @@ class Settings:
     kcm_burst: int | None
     settle: float
     timeout: float
+    metacontroller_workers: int | None = None
 
 
 @dataclass
@@ -169,6 +171,8 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     health = free_port()
     flags = [f"--metrics-address=127.0.0.1:{free_port()}", f"--health-probe-bind-address=127.0.0.1:{health}"]
     rates = [] if settings.qps is None else [f"--client-go-qps={settings.qps}", f"--client-go-burst={settings.burst}"]
+    if settings.metacontroller_workers is not None:
+        rates.append(f"--workers={settings.metacontroller_workers}")
     metacontroller = cluster.spawn_extra(
         "metacontroller", [str(binary), *flags, *rates], env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     )
@@ -199,6 +203,7 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listener: TIME_WAIT is no obstacle
         try:
             probe.bind(("0.0.0.0", port))
         except OSError:
@@ -263,6 +268,26 @@ def writes(audit_log: Path, after: str, until: str) -> list[dict[str, Any]]:
     return found
 
 
+def milestones(events: list[dict[str, Any]], after: str) -> dict[str, float]:
+    """Seconds from `after` to the last write of each (client, verb, resource) with at
+    least 20 of them: where the time of a run went (who finished creating what, when)."""
+    start = _seconds(after)
+    last: dict[str, float] = {}
+    count: collections.Counter[str] = collections.Counter()
+    for event in events:
+        ref = event.get("objectRef", {})
+        resource = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        key = f"{event.get('userAgent', '?').split('/', 1)[0]} {event['verb']} {resource}"
+        count[key] += 1
+        last[key] = max(last.get(key, 0.0), _seconds(event["stageTimestamp"]) - start)
+    return {key: round(seconds, 1) for key, seconds in sorted(last.items(), key=lambda kv: kv[1]) if count[key] >= 20}
+
+
+def _seconds(stamp: str) -> float:
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return time.mktime(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
+
+
 def count_writes(events: list[dict[str, Any]]) -> dict[str, Any]:
     by_resource: collections.Counter[str] = collections.Counter()
     by_client: collections.Counter[str] = collections.Counter()
@@ -280,28 +305,29 @@ def _audit_now() -> str:
 
 
 @contextmanager
-def cluster_for(settings: Settings, audit_dir: Path) -> Iterator[Cluster]:
-    audit_dir.mkdir(parents=True, exist_ok=True)
-    policy = audit_dir / "policy.yaml"
-    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-    extra = {
-        "kube-apiserver": [f"--audit-policy-file={policy}", f"--audit-log-path={audit_dir / 'audit.log'}"],
-        "kube-controller-manager": [],
-    }
-    if settings.kcm_qps is not None:
-        extra["kube-controller-manager"] = [
-            f"--kube-api-qps={settings.kcm_qps}",
-            f"--kube-api-burst={settings.kcm_burst}",
-        ]
-    with Cluster(nodes=settings.nodes, extra_args=extra) as cluster:
-        yield cluster
+def cluster_for(settings: Settings) -> Iterator[tuple[Cluster, Path]]:
+    """A fresh control plane whose apiserver logs every write; yields it and that log."""
+    with tempfile.TemporaryDirectory(prefix="mpifn-race-") as folder:
+        audit_dir = Path(folder)
+        policy = audit_dir / "policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+        extra = {
+            "kube-apiserver": [f"--audit-policy-file={policy}", f"--audit-log-path={audit_dir / 'audit.log'}"],
+            "kube-controller-manager": [],
+        }
+        if settings.kcm_qps is not None:
+            extra["kube-controller-manager"] = [
+                f"--kube-api-qps={settings.kcm_qps}",
+                f"--kube-api-burst={settings.kcm_burst}",
+            ]
+        with Cluster(nodes=settings.nodes, extra_args=extra) as cluster:
+            yield cluster, audit_dir / "audit.log"
 
 
 def race(
     operator: str, start: Callable[[Cluster], Controller], job: Callable[[int], dict[str, Any]], settings: Settings
 ) -> dict[str, Any]:
-    audit_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"mpifn-race-{os.getpid()}-{operator}"
-    with cluster_for(settings, audit_dir) as cluster:
+    with cluster_for(settings) as (cluster, audit_log):
         cluster.create_namespace(NAMESPACE)
         controller = start(cluster)
         time.sleep(2)  # informers synced before the clock starts
@@ -329,7 +355,7 @@ def race(
         cpu_settled = controller.cpu()
         until = _audit_now()
         time.sleep(1)  # the audit log written through `until`
-        events = writes(audit_dir / "audit.log", after, until)
+        events = writes(audit_log, after, until)
         versions = cluster.versions
     return {
         "operator": operator,
@@ -341,6 +367,7 @@ def race(
         "cpu_seconds_until_running": {k: cpu_running[k] - cpu_before[k] for k in cpu_before},
         "cpu_seconds_until_settled": {k: cpu_settled[k] - cpu_before[k] for k in cpu_before},
         "writes": count_writes(events),
+        "last_write_seconds": milestones(events, after),
         "flags": controller.flags,
         "versions": {"kubernetes": versions["kubernetes"], "etcd": versions["etcd"], "kwok": versions["kwok"]},
     }
@@ -364,6 +391,7 @@ def report(result: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:.2f} ({v * 1000 / jobs:.1f} ms/job)" for k, v in cpu.items()),
         f"  writes: {writes_['total']} ({writes_['total'] / jobs:.1f}/job) by client {ours_by_client}",
         "  by resource: " + ", ".join(f"{k} {v}" for k, v in writes_["by_resource"].items()),
+        "  last write (s): " + ", ".join(f"{k} {v}" for k, v in result["last_write_seconds"].items()),
     ]
     return "\n".join(lines)
 
@@ -380,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, help="both controllers' client burst (with --qps)")
     parser.add_argument("--kcm-qps", type=int, help="kube-controller-manager's client QPS (default: its own)")
     parser.add_argument("--kcm-burst", type=int)
+    parser.add_argument("--metacontroller-workers", type=int, help="Metacontroller's --workers (default: its own, 5)")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds measured after all pods run")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--operators", default="kubeflow,mpifn")
@@ -395,7 +424,15 @@ def main(argv: list[str] | None = None) -> int:
     if (args.qps is None) != (args.burst is None) or (args.kcm_qps is None) != (args.kcm_burst is None):
         parser.error("give --qps with --burst, and --kcm-qps with --kcm-burst")
     settings = Settings(
-        args.jobs, args.nodes, args.qps, args.burst, args.kcm_qps, args.kcm_burst, args.settle, args.timeout
+        args.jobs,
+        args.nodes,
+        args.qps,
+        args.burst,
+        args.kcm_qps,
+        args.kcm_burst,
+        args.settle,
+        args.timeout,
+        args.metacontroller_workers,
     )
     starters = {
         "kubeflow": (lambda c: start_kubeflow(c, args.kubeflow_bin, args.kubeflow_crd, settings), kubeflow_job),

@@ -1,0 +1,61 @@
+"""What the benchmarks read from their tools: wrk's summary and the apiserver's audit log."""
+
+import json
+
+from bench import race, wrk
+
+WRK_SUMMARY = """Running 4s test @ http://127.0.0.1:40000/
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    15.23ms    5.12ms  81.89ms   80.00%
+    Req/Sec   872.00    100.00     1.00k    70.00%
+  Latency Distribution
+     50%   15.23ms
+     75%   17.00ms
+     90%   20.00ms
+     99%   81.89ms
+  3488 requests in 4.00s, 36.00MB read
+  Socket errors: connect 0, read 2, write 1, timeout 3
+  Non-2xx or 3xx responses: 4
+Requests/sec:    872.00
+Transfer/sec:      9.00MB
+"""
+
+
+def test_wrk_summary_gives_requests_errors_and_latencies():
+    result = wrk.parse(WRK_SUMMARY)
+    assert (result.requests, result.seconds, result.errors) == (3488, 4.0, 10)
+    assert (result.p50_ms, result.p99_ms, result.rps) == (15.23, 81.89, 872.0)
+
+
+def test_wrk_latencies_in_microseconds_and_seconds():
+    text = WRK_SUMMARY.replace("50%   15.23ms", "50%  870.00us").replace("99%   81.89ms", "99%    1.20s")
+    result = wrk.parse(text.replace("  Socket errors: connect 0, read 2, write 1, timeout 3\n", ""))
+    assert (result.p50_ms, result.p99_ms, result.errors) == (0.87, 1200.0, 4)
+
+
+def event(verb, resource, agent, when, subresource="", stage="ResponseComplete"):
+    ref = {"resource": resource, **({"subresource": subresource} if subresource else {})}
+    return {"stage": stage, "verb": verb, "objectRef": ref, "userAgent": agent, "stageTimestamp": when}
+
+
+def test_audit_writes_are_counted_by_resource_and_client(tmp_path):
+    log = tmp_path / "audit.log"
+    events = [
+        event("create", "pods", "kube-controller-manager/v1.36.3 (linux/amd64)", "2026-11-29T03:00:01.500000Z"),
+        event("update", "mpijobs", "metacontroller-v4.17.2/v0.0.0", "2026-11-29T03:00:02.000000Z", "status"),
+        event("update", "mpijobs", "metacontroller-v4.17.2/v0.0.0", "2026-11-29T03:00:03.250000Z", "status"),
+        event("create", "pods", "kube-controller-manager", "2026-11-29T03:00:04.000000Z", stage="ResponseStarted"),
+        event("get", "pods", "kubectl/v1.36.3", "2026-11-29T03:00:04.000000Z"),
+        event("create", "pods", "kube-controller-manager/v1.36.3", "2026-11-29T02:59:59.000000Z"),  # before
+        event("create", "pods", "kube-controller-manager/v1.36.3", "2026-11-29T03:01:00.000000Z"),  # after
+    ]
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    found = race.writes(log, "2026-11-29T03:00:00.000000Z", "2026-11-29T03:00:30.000000Z")
+    assert race.count_writes(found) == {
+        "total": 3,
+        "by_resource": {"update mpijobs/status": 2, "create pods": 1},
+        "by_client": {"kube-controller-manager": 1, "metacontroller-v4.17.2": 2},
+    }
+    many = found * 10
+    assert race.milestones(many, "2026-11-29T03:00:00.000000Z") == {"metacontroller-v4.17.2 update mpijobs/status": 3.2}
