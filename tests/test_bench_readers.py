@@ -47,15 +47,17 @@ def test_audit_writes_are_counted_by_resource_and_client(tmp_path):
         event("update", "mpijobs", "metacontroller-v4.17.2/v0.0.0", "2026-11-29T03:00:03.250000Z", "status"),
         event("create", "pods", "kube-controller-manager", "2026-11-29T03:00:04.000000Z", stage="ResponseStarted"),
         event("get", "pods", "kubectl/v1.36.3", "2026-11-29T03:00:04.000000Z"),
+        event("update", "leases", "kwok/v0.8.0", "2026-11-29T03:00:05.000000Z"),
         event("create", "pods", "kube-controller-manager/v1.36.3", "2026-11-29T02:59:59.000000Z"),  # before
         event("create", "pods", "kube-controller-manager/v1.36.3", "2026-11-29T03:01:00.000000Z"),  # after
     ]
     log.write_text("".join(json.dumps(e) + "\n" for e in events))
     found = race.writes(log, "2026-11-29T03:00:00.000000Z", "2026-11-29T03:00:30.000000Z")
     assert race.count_writes(found) == {
-        "total": 3,
-        "by_resource": {"update mpijobs/status": 2, "create pods": 1},
-        "by_client": {"kube-controller-manager": 1, "metacontroller-v4.17.2": 2},
+        "total": 4,
+        "without_leases": 3,
+        "by_resource": {"update mpijobs/status": 2, "create pods": 1, "update leases": 1},
+        "by_client": {"kube-controller-manager": 1, "metacontroller-v4.17.2": 2, "kwok": 1},
     }
     many = found * 10
     assert race.milestones(many, "2026-11-29T03:00:00.000000Z") == {"metacontroller-v4.17.2 update mpijobs/status": 3.2}
