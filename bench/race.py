@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
 from tests.e2e_k8s.cluster import _INSECURE, ANN_HOLD, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
+from tests.support.driver import metacontroller_crds  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 NAMESPACE = "race"
@@ -162,7 +163,9 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
         cwd=ROOT,
     )
     cluster.wait_for(lambda: _get(f"http://127.0.0.1:{port}/_/health") == 200, "the functions' /_/health", 60)
-    _create(cluster, crds)
+    own = metacontroller_crds(crds)
+    cluster.apply(*own)
+    cluster.wait_crds_established([crd["metadata"]["name"] for crd in own])
     docs = [doc for doc in yaml.safe_load_all(operator_manifests(cluster, f"http://127.0.0.1:{port}")) if doc]
     crds = [doc for doc in docs if doc["kind"] == "CustomResourceDefinition"]
     cluster.apply(*crds)
@@ -183,7 +186,7 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
 
 
 def _create(cluster: Cluster, path: Path) -> None:
-    """CRDs from a file or the YAML files of a folder, waited for until Established
+    """Kubeflow's CRDs from a file or the YAML files of a folder, waited for until Established
     (applied server-side: they exceed the annotation a client-side apply would write)."""
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     if not files:
