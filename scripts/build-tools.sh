@@ -153,57 +153,29 @@ if out:
 EOF
 }
 
-# ---------------------------------------------------------------- kwok
-build_kwok() {
-    local dest="$ROOT/kwok-$KWOK_VERSION" work="$BUILD_ROOT/kwok-$KWOK_VERSION"
+# build_main_package NAME VERSION MODULE PACKAGE : build one command of a module
+# (kwok, crictl, CoreDNS) in a consumer module, carrying over the module's own
+# replace directives that point at other modules
+build_main_package() {
+    local name="$1" version="$2" module="$3" package="$4"
+    local dest="$ROOT/$name-$version" work="$BUILD_ROOT/$name-$version"
     new_module "$work"
     cd "$work"
     local gomod
-    gomod=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+    gomod=$(go mod download -json "$module@$version" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-    # carry over kwok's own replace directives that point at other modules
     if grep -qE '^[[:space:]]*replace' "$gomod"; then
         carry_replaces "$gomod"
     fi
-    go get "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-    "${GO_BUILD[@]}" -o "$work/out/kwok" sigs.k8s.io/kwok/cmd/kwok
-    install_bins "$work/out" "$dest" kwok
+    go get "$package@$version"
+    "${GO_BUILD[@]}" -o "$work/out/$name" "$package"
+    install_bins "$work/out" "$dest" "$name"
     cd "$ROOT"
 }
 
-# ------------------------------------------------------------- crictl
-build_crictl() {
-    local dest="$ROOT/crictl-$CRICTL_VERSION" work="$BUILD_ROOT/crictl-$CRICTL_VERSION"
-    new_module "$work"
-    cd "$work"
-    local gomod
-    gomod=$(go mod download -json "sigs.k8s.io/cri-tools@$CRICTL_VERSION" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-    if grep -qE '^[[:space:]]*replace' "$gomod"; then
-        carry_replaces "$gomod"
-    fi
-    go get "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
-    "${GO_BUILD[@]}" -o "$work/out/crictl" sigs.k8s.io/cri-tools/cmd/crictl
-    install_bins "$work/out" "$dest" crictl
-    cd "$ROOT"
-}
-
-# ------------------------------------------------------------ coredns
-build_coredns() {
-    local dest="$ROOT/coredns-$COREDNS_VERSION" work="$BUILD_ROOT/coredns-$COREDNS_VERSION"
-    new_module "$work"
-    cd "$work"
-    local gomod
-    gomod=$(go mod download -json "github.com/coredns/coredns@$COREDNS_VERSION" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-    if grep -qE '^[[:space:]]*replace' "$gomod"; then
-        carry_replaces "$gomod"
-    fi
-    go get "github.com/coredns/coredns@$COREDNS_VERSION"
-    "${GO_BUILD[@]}" -o "$work/out/coredns" github.com/coredns/coredns
-    install_bins "$work/out" "$dest" coredns
-    cd "$ROOT"
-}
+build_kwok() { build_main_package kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok; }
+build_crictl() { build_main_package crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools sigs.k8s.io/cri-tools/cmd/crictl; }
+build_coredns() { build_main_package coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns; }
 
 # run_build TOOL VERSION FUNC : build in a subshell with errexit in force
 # (a function called from `if`/`||` would run with errexit silently off)
