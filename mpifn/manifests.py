@@ -95,12 +95,18 @@ PROBE_KEY_MOUNT_DIR = "/var/run/secrets/mpifn-probe"
 FUNCTION_WORKLOADS = (("serving.knative.dev", "Service"), ("apps", "Deployment"))
 
 
+def _labels(component: str) -> dict[str, str]:
+    """`kubectl apply -k ... -l app.kubernetes.io/component=crd` applies the CRDs alone
+    (README, Upgrading)."""
+    return {"app.kubernetes.io/part-of": "mpifn", "app.kubernetes.io/component": component}
+
+
 def composite_controller(name: str, parent_api_version: str, plural: str) -> dict[str, Any]:
     hook = {"timeout": "10s"}
     return {
         "apiVersion": "metacontroller.k8s.io/v1alpha1",
         "kind": "CompositeController",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": _labels("controller")},
         "spec": {
             "generateSelector": True,
             "parentResource": {"apiVersion": parent_api_version, "resource": plural},
@@ -321,7 +327,7 @@ def mpijob_crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}"},
+        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}", "labels": _labels("crd")},
         "spec": {
             "group": api.GROUP,
             "scope": "Namespaced",

@@ -127,6 +127,10 @@ def test_ready_kustomizations_wire_their_target(folder):
     target, auth = READY[folder]
     documents = kustomize(REPO_ROOT / folder)
     assert_wired(documents, target, auth, None, ())
+    # The upgrade order of the README selects by these labels.
+    steps = {d["kind"]: d["metadata"].get("labels", {}).get("app.kubernetes.io/component") for d in documents}
+    assert (steps.pop("CustomResourceDefinition"), steps.pop("CompositeController")) == ("crd", "controller")
+    assert not set(steps.values()) & {"crd", "controller"}, steps
     functions = [d for d in documents if d["kind"] in ("Deployment", "Service") and "template" in d.get("spec", {})]
     expected = [] if target == "openfaas" else sorted(manifests.FUNCTIONS)
     assert sorted(d["metadata"]["name"] for d in functions) == expected
