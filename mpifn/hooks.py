@@ -16,10 +16,11 @@ from mpifn.errors import InvalidSpec, RequestError
 from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
 from mpifn.observed import Observed, desired_form, object_problems, observed_children
+from mpifn.pods import pod_group_problem, read_pods
 from mpifn.settings import Settings
 from mpifn.signing import Signed, SignedJob
 from mpifn.spec import parse_job
-from mpifn.status import invalid_spec_status, job_status
+from mpifn.status import explain, invalid_spec_status, job_status
 
 JsonObject = dict[str, Any]
 
@@ -47,11 +48,15 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
         # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
+    gang = gang_of(request.get("controller"))
+    report = read_pods(request.get("related"), job.namespace, job.name)
+    waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
+    told = explain(state, report, waiting_gang, previous)
     response: JsonObject = {
-        "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment)),
+        "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment), told),
         "children": []
         if state.expired
-        else desired_children(job, observed, state, settings, gang_of(request.get("controller")), _uid(parent), moment),
+        else desired_children(job, observed, state, settings, gang, _uid(parent), moment),
     }
     if state.resync_after_seconds is not None:
         response["resyncAfterSeconds"] = state.resync_after_seconds
@@ -189,4 +194,7 @@ def _read(request: Any) -> tuple[JsonObject, Observed]:
     problems = object_problems(parent, "parent")
     if problems:
         raise RequestError("; ".join(problems))
+    related = request.get("related")
+    if related is not None and not isinstance(related, dict):
+        raise RequestError(f"related: must be an object keyed by Kind.version, got {type(related).__name__}")
     return parent, observed_children(request.get("children"))

@@ -14,6 +14,7 @@ JsonObject = dict[str, Any]
 
 PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = "Pending", "Running", "Succeeded", "Failed", "Suspended"
 FINISHED = (SUCCEEDED, FAILED)
+SPEC_INVALID = "SpecInvalid"  # an edit that cannot be applied to a job that ran
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ def _outcome(
 ) -> tuple[str, str, str]:
     """A phase that does not depend on the workers: finished or suspended; ("", "", "") otherwise."""
     if previous.get("phase") in FINISHED and previous.get("reason") != "InvalidSpec":
+        if previous.get("reason") == SPEC_INVALID:  # the edit was fixed: the end as it was told
+            end: JsonObject = next(
+                (c for c in previous.get("conditions") or [] if c.get("type") == previous["phase"]), {}
+            )
+            return previous["phase"], end.get("reason", ""), end.get("message", "")
         return previous["phase"], previous.get("reason", ""), previous.get("message", "")
     if launcher.state == "Succeeded":
         return SUCCEEDED, "LauncherSucceeded", "the launcher completed: mpirun exited 0"

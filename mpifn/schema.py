@@ -104,6 +104,23 @@ STATUS: dict[str, Any] = {
         "startTime": {"type": "string"},
         "completionTime": {"type": "string"},
         "conditions": {"type": "array", "items": _CONDITION},
+        "pods": {
+            "type": "object",
+            "description": "What the job's own pods say (read through the customize hook).",
+            "properties": {
+                "read": {"type": "integer", "description": "Pods read: the launcher and the workers asked for."},
+                "problems": {
+                    "type": "object",
+                    "description": "Pods with a problem, counted per reason.",
+                    "additionalProperties": {"type": "integer"},
+                },
+                "details": {
+                    "type": "array",
+                    "description": "One line per pod with a problem (a bounded number): pod, cause, fix.",
+                    "items": {"type": "string"},
+                },
+            },
+        },
     },
 }
 

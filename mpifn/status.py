@@ -1,14 +1,137 @@
-"""The MPIJob status: phase, conditions, counts and times, carried across resyncs."""
+"""The MPIJob status: phase, conditions, counts and times, carried across resyncs, and
+why the job is stuck or failed, told from what its pods say (mpifn.pods)."""
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-from mpifn.lifecycle import FAILED, RUNNING, SUCCEEDED, SUSPENDED, Lifecycle
+from mpifn import pods
+from mpifn.lifecycle import FAILED, PENDING, RUNNING, SPEC_INVALID, SUCCEEDED, SUSPENDED, Lifecycle
+from mpifn.pods import LauncherPod, PodReport, Problem
 
 JsonObject = dict[str, Any]
 CONDITION_TYPES = ("Created", "WorkersReady", "Running", "Succeeded", "Failed", "Suspended")
+MAX_DETAILS = 10  # per-pod lines in status.pods.details: the status stays small at 4096 workers
+
+# Reasons of a failure told from the launcher pod: once written, they are kept.
+WORKERS_UNREACHABLE = "WorkersUnreachable"
+PROBE_FAILED = "ProbeFailed"
+LAUNCHER_INIT_FAILED = "LauncherInitFailed"
+MPIRUN_FAILED = "MPIRunFailed"
+_EXPLAINED_FAILURES = {WORKERS_UNREACHABLE, PROBE_FAILED, LAUNCHER_INIT_FAILED, MPIRUN_FAILED, *pods.SEVERITY}
 
 
-def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previous: JsonObject, now: str) -> JsonObject:
+@dataclass(frozen=True)
+class Explanation:
+    """The status' reason and message, and the per-pod summary (None: nothing read)."""
+
+    reason: str
+    message: str
+    pods: JsonObject | None
+
+
+def explain(lifecycle: Lifecycle, report: PodReport, gang: Problem | None, previous: JsonObject) -> Explanation:
+    """Why the job is where it is: the lifecycle's own words, refined by its pods."""
+    launcher = report.launcher
+    problems = [*report.problems]
+    if launcher is not None and launcher.problem is not None:
+        problems.append(launcher.problem)
+    if gang is not None and lifecycle.phase == PENDING:
+        problems.append(gang)
+    problems.sort(key=Problem.rank)
+    if lifecycle.phase == FAILED:
+        if previous.get("phase") == FAILED and previous.get("reason") in _EXPLAINED_FAILURES:
+            return Explanation(previous["reason"], previous.get("message", ""), previous.get("pods"))
+        told = _launcher_failure(launcher, problems) if lifecycle.launcher.state == "Failed" else None
+        if told is not None and lifecycle.reason != "DeadlineExceeded":
+            reason, message, shown = told
+            return Explanation(reason, message, _summary(report.read, shown))
+        return Explanation(lifecycle.reason, lifecycle.message, None)
+    if lifecycle.phase not in (PENDING, RUNNING) or not (report.seen or problems):
+        return Explanation(lifecycle.reason, lifecycle.message, None)
+    reason, message = lifecycle.reason, lifecycle.message
+    left_out = launcher.unreachable() if launcher is not None and lifecycle.phase == RUNNING else ()
+    if left_out:
+        message += "; mpirun runs without " + ", ".join(f"{p.pod} ({p.detail})" for p in left_out[:3])
+        message += f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+    if problems:
+        reason = problems[0].reason
+        message += "; " + _lead(problems)
+    return Explanation(reason, message, _summary(report.read, [*problems, *left_out]))
+
+
+def _launcher_failure(launcher: LauncherPod | None, problems: list[Problem]) -> tuple[str, str, list[Problem]] | None:
+    """(reason, message, per-pod problems) of a failed launcher, when its pod tells why."""
+    if launcher is None:
+        return None
+    verdict, exit = launcher.init, launcher.exit
+    if verdict is not None and verdict.outcome != "ok":
+        if verdict.outcome == "too-few-workers":
+            gone = verdict.unreachable
+            named = ", ".join(f"{u.worker} {u.reason} ({u.detail})" for u in gone[:3])
+            more = len(gone) - 3 + verdict.more
+            message = f"mpirun never started: {verdict.summary}; no SSH from {named}"
+            message += f" and {more} more" if more > 0 else ""
+            fix = pods.SSH_FIXES.get(gone[0].reason, "") if gone else ""
+            message += (f"; fix: {fix}" if fix else "") + _also(problems)
+            return WORKERS_UNREACHABLE, message, [*launcher.unreachable(), *problems]
+        if verdict.outcome == "probe-failed":
+            return (
+                PROBE_FAILED,
+                f"the launcher's init step got no answer from the probe function: {verdict.summary}; "
+                "fix: check that the probe function runs and the sync function's MPIFN_PROBE_URL",
+                problems,
+            )
+        return LAUNCHER_INIT_FAILED, f"the launcher's init step failed: {verdict.summary}", problems
+    if exit is None or exit.code == 0:
+        return None
+    if exit.reason == "OOMKilled":
+        limit = exit.memory_limit or "none: the node ran out of memory"
+        return (
+            pods.OOM_KILLED,
+            f"{launcher.name}: launcher container {exit.container} was OOMKilled (memory limit {limit}); "
+            f"fix: raise resources.limits.memory of container {exit.container}",
+            problems,
+        )
+    message = f"mpirun exited with code {exit.code} ({exit.reason or 'Error'})"
+    tail = f"; last lines: {exit.last_lines}" if exit.last_lines else ""
+    died = next((p for p in problems if p.reason in _WORKER_DEATHS), None)
+    if died is not None:
+        return died.reason, f"{message} after {died.line()}{tail}", problems
+    return MPIRUN_FAILED, message + tail + _also(problems), problems
+
+
+_WORKER_DEATHS = (pods.OOM_KILLED, pods.CRASH_LOOP, pods.CONTAINER_EXITED)
+
+
+def _lead(problems: list[Problem]) -> str:
+    """The most severe problem, and how many more there are of each kind."""
+    rest = Counter(p.reason for p in problems[1:])
+    others = ", ".join(f"{count} {reason}" for reason, count in sorted(rest.items()))
+    return problems[0].line() + (f" (and {others}: see status.pods)" if others else "")
+
+
+def _also(problems: list[Problem]) -> str:
+    return "; also " + _lead(problems) if problems else ""
+
+
+def _summary(read: int, problems: list[Problem]) -> JsonObject:
+    details = [p.line() for p in problems[:MAX_DETAILS]]
+    if len(problems) > MAX_DETAILS:
+        details.append(f"... and {len(problems) - MAX_DETAILS} more")
+    counts = Counter(p.reason for p in problems)
+    return {"read": read, "problems": dict(sorted(counts.items())), "details": details}
+
+
+def job_status(
+    lifecycle: Lifecycle,
+    min_replicas: int,
+    generation: int,
+    previous: JsonObject,
+    now: str,
+    explanation: Explanation | None = None,
+) -> JsonObject:
+    told = explanation or Explanation(lifecycle.reason, lifecycle.message, None)
     workers, launcher = lifecycle.workers, lifecycle.launcher
     before = _conditions_by_type(previous)
     workers_ready = workers.desired > 0 and workers.ready >= min_replicas
@@ -25,17 +148,17 @@ def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previou
         ),
         "Running": (
             lifecycle.phase == RUNNING,
-            lifecycle.reason if lifecycle.phase == RUNNING else "NotRunning",
-            lifecycle.message if lifecycle.phase == RUNNING else "",
+            told.reason if lifecycle.phase == RUNNING else "NotRunning",
+            told.message if lifecycle.phase == RUNNING else "",
         ),
-        "Succeeded": _phase_state(lifecycle, SUCCEEDED),
-        "Failed": _phase_state(lifecycle, FAILED),
-        "Suspended": _phase_state(lifecycle, SUSPENDED),
+        "Succeeded": _phase_state(lifecycle.phase, told, SUCCEEDED),
+        "Failed": _phase_state(lifecycle.phase, told, FAILED),
+        "Suspended": _phase_state(lifecycle.phase, told, SUSPENDED),
     }
     status: JsonObject = {
         "phase": lifecycle.phase,
-        "reason": lifecycle.reason,
-        "message": lifecycle.message,
+        "reason": told.reason,
+        "message": told.message,
         "observedGeneration": generation,
         "workers": {"desired": workers.desired, "current": workers.current, "ready": workers.ready},
         "launcher": {
@@ -51,10 +174,25 @@ def job_status(lifecycle: Lifecycle, min_replicas: int, generation: int, previou
         status["startTime"] = lifecycle.start_time
     if lifecycle.completion_time:
         status["completionTime"] = lifecycle.completion_time
+    if told.pods is not None:
+        status["pods"] = told.pods
     return status
 
 
 def invalid_spec_status(problems: list[str], generation: int, previous: JsonObject, now: str) -> JsonObject:
+    """A job that ran keeps its phase, children and status, with a SpecInvalid condition;
+    one that never had a valid spec fails with InvalidSpec."""
+    if previous.get("phase") and previous.get("reason") != "InvalidSpec":
+        message = "spec edit not applied: " + "; ".join(problems) + f"; the job stays {previous['phase']} as it was"
+        kept = [c for c in previous.get("conditions") or [] if c.get("type") != SPEC_INVALID]
+        condition = _condition(SPEC_INVALID, True, SPEC_INVALID, message, previous, now)
+        return {
+            **previous,
+            "reason": SPEC_INVALID,
+            "message": message,
+            "observedGeneration": generation,
+            "conditions": [*kept, condition],
+        }
     message = "invalid spec: " + "; ".join(problems)
     before = _conditions_by_type(previous)
     status: JsonObject = {key: previous[key] for key in ("workers", "launcher", "startTime") if key in previous}
@@ -80,9 +218,9 @@ def invalid_spec_status(problems: list[str], generation: int, previous: JsonObje
     return status
 
 
-def _phase_state(lifecycle: Lifecycle, phase: str) -> tuple[bool, str, str]:
-    if lifecycle.phase == phase:
-        return True, lifecycle.reason, lifecycle.message
+def _phase_state(current: str, told: Explanation, phase: str) -> tuple[bool, str, str]:
+    if current == phase:
+        return True, told.reason, told.message
     return False, f"Not{phase}", ""
 
 

@@ -66,7 +66,7 @@ def test_the_key_stays_out_of_real_server_logs_and_errors(server, hello):
         requests.post(server.url("sync"), data=json.dumps(hook_request(parent, observed))[:-40], timeout=10),
     ]
     assert [a.status_code for a in answers] == [200, 200, 200, 400, 400]
-    assert answers[1].json()["status"]["reason"] == "InvalidSpec"
+    assert answers[1].json()["status"]["reason"] == "SpecInvalid"  # it ran: the edit is refused, the job kept
     for answer in answers[1:]:
         body = answer.json()
         assert SECRET_PART not in json.dumps(body.get("error", "")) + json.dumps(body.get("status", ""))

@@ -97,17 +97,53 @@ def test_launcher_failure_carries_the_jobs_reason(hello):
     assert (condition["status"], condition["reason"]) == ("True", "BackoffLimitExceeded")
 
 
-def test_invalid_spec_reports_every_field_and_keeps_running_children(hello):
+def test_an_invalid_edit_keeps_the_phase_and_children_with_a_spec_invalid_condition(hello):
     parent, observed, first = settle(hello)
-    broken = copy.deepcopy(parent)
+    observed = with_status(observed, "StatefulSet", {"replicas": 2, "readyReplicas": 2})
+    observed = with_status(observed, "Job", {"active": 1})
+    running = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    broken = copy.deepcopy({**parent, "status": running})
     broken["spec"].update({"replicas": "two", "sshPort": 0})
-    response = hooks.sync(hook_request(broken, observed), now=T0)
-    assert response["status"]["phase"] == "Failed"
-    assert response["status"]["reason"] == "InvalidSpec"
+    response = hooks.sync(hook_request(broken, observed), now=T0 + timedelta(minutes=1))
+    status = response["status"]
+    assert (status["phase"], status["reason"]) == ("Running", "SpecInvalid")
+    assert status["message"] == (
+        'spec edit not applied: spec.replicas: must be an integer >= 1, got "two"; spec.sshPort: must be >= 1, '
+        "got 0; the job stays Running as it was"
+    )
+    condition = next(c for c in status["conditions"] if c["type"] == "SpecInvalid")
+    assert (condition["status"], condition["message"]) == ("True", status["message"])
+    assert status["workers"] == running["workers"] and status["startTime"] == running["startTime"]
+    assert response["children"] == first["children"]
+    again = hooks.sync(hook_request({**broken, "status": status}, observed), now=T0 + timedelta(minutes=2))
+    assert canonical(again) == canonical(response)  # a fixed point while the edit stays
+
+    fixed = {**parent, "status": status}
+    healed = hooks.sync(hook_request(fixed, observed), now=T0 + timedelta(minutes=3))["status"]
+    assert (healed["phase"], healed["reason"]) == ("Running", "LauncherRunning")
+    assert "SpecInvalid" not in [c["type"] for c in healed["conditions"]]
+
+
+def test_an_invalid_edit_of_a_finished_job_keeps_how_it_ended(hello):
+    parent, observed, _ = settle(hello)
+    failed = with_status(observed, "Job", {"failed": 1, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "backoff"}]})  # fmt: skip
+    ended = hooks.sync(hook_request(parent, failed), now=T0)["status"]
+    broken = copy.deepcopy({**parent, "status": ended})
+    broken["spec"]["replicas"] = 0
+    invalid = hooks.sync(hook_request(broken, failed), now=T0)["status"]
+    assert (invalid["phase"], invalid["reason"]) == ("Failed", "SpecInvalid")
+    healed = hooks.sync(hook_request({**parent, "status": invalid}, failed), now=T0)["status"]
+    assert (healed["phase"], healed["reason"], healed["message"]) == ("Failed", ended["reason"], ended["message"])
+
+
+def test_a_job_that_never_had_a_valid_spec_fails_with_invalid_spec(hello):
+    hello["spec"].update({"replicas": "two", "sshPort": 0})
+    response = hooks.sync(hook_request(hello), now=T0)
+    assert (response["status"]["phase"], response["status"]["reason"]) == ("Failed", "InvalidSpec")
     assert response["status"]["message"] == (
         'invalid spec: spec.replicas: must be an integer >= 1, got "two"; spec.sshPort: must be >= 1, got 0'
     )
-    assert response["children"] == first["children"]
 
 
 def test_invalid_spec_without_children_creates_none(hello):

@@ -52,7 +52,7 @@ def test_crd_is_a_valid_structural_crd_with_status_and_columns():
     kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Desired", "Ready", "Phase", "Message", "Age"]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Desired", "Ready", "Phase", "Reason", "Message", "Age"]
     assert crd["spec"]["names"]["shortNames"] == ["mj", "mpij"]
     assert version["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"] == ["replicas"]
 

@@ -23,13 +23,39 @@
 #   MPIFN_PROBE_EXPIRES           when it expires (Unix time) and the job uid
 #   MPIFN_JOB_UID                 it covers; sent along when set (a probe with a
 #                                 key refuses requests without them: HTTP 403)
+#   MPIFN_TERMINATION_LOG         where the verdict goes when the file exists
+#                                 (default /dev/termination-log, which the
+#                                 kubelet creates: the verdict becomes the init
+#                                 container's termination message in the pod
+#                                 status, which the sync function reads)
 #
 # Exit status: 0 when the hostfile was written; 1 when too few workers
 # answered before the deadline (the message names each unreachable worker and
 # why) or the probe never answered; 2 on a configuration error.
+#
+# The verdict (first line, then at most MAX_VERDICT_LINES workers left out):
+#   mpifn-init: <ok|too-few-workers|probe-failed|config-error>: <summary>
+#   unreachable <host>: <refused|timeout|not-ssh|no-dns|error> (<detail>)
+#   and <n> more unreachable
 set -eu
 
 PROG=mpifn-launcher-init
+TERMINATION_LOG="${MPIFN_TERMINATION_LOG:-/dev/termination-log}"
+MAX_VERDICT_LINES=15   # Kubernetes keeps 4096 bytes of a termination message
+
+verdict() {
+    # verdict OUTCOME SUMMARY [PROBE_ANSWER]: the termination message, when there is
+    # a file for it (never created here: outside a pod there is none)
+    [ -f "$TERMINATION_LOG" ] && [ -w "$TERMINATION_LOG" ] || return 0
+    {
+        printf 'mpifn-init: %s: %s\n' "$1" "$2" | head -n 1 | cut -c1-300
+        if [ -n "${3:-}" ] && [ -s "$3" ]; then
+            sed -n 's/^# unreachable /unreachable /p' "$3" | head -n "$MAX_VERDICT_LINES" | cut -c1-200
+            left=$(grep -c '^# unreachable ' "$3" || true)
+            [ "$left" -le "$MAX_VERDICT_LINES" ] || printf 'and %d more unreachable\n' "$((left - MAX_VERDICT_LINES))"
+        fi
+    } >"$TERMINATION_LOG" 2>/dev/null || true
+}
 
 log() {
     printf '%s: %s\n' "$PROG" "$*"
@@ -37,6 +63,7 @@ log() {
 
 config_error() {
     printf '%s: configuration error: %s\n' "$PROG" "$*" >&2
+    verdict config-error "$*"
     exit 2
 }
 
@@ -198,6 +225,7 @@ while [ "$attempt" -lt "$MAX_ATTEMPTS" ]; do
             mv -f "$tmp" "$HOSTFILE"
             log "wrote $HOSTFILE: $found workers x $SLOTS slots = $((found * SLOTS)) slots ($IMPL format):"
             sed 's/^/  /' "$HOSTFILE"
+            verdict ok "$summary" "$ANSWER"
             exit 0
         fi
         last_problem="only $found of $REPLICAS workers reachable, $MIN_REPLICAS needed"
@@ -233,9 +261,11 @@ if [ -s "$LAST" ]; then
     if [ -n "$last_problem" ] && [ "$code" != "200" ]; then
         printf '%s: last probe call: %s\n' "$PROG" "$last_problem" >&2
     fi
+    verdict too-few-workers "${summary:-$last_problem} (after ${elapsed}s)" "$LAST"
 else
     printf '%s: error: the probe %s never answered for job %s/%s within %ss (%s attempts): %s\n' \
         "$PROG" "$PROBE_URL" "$NAMESPACE" "$JOB" "$elapsed" "$attempt" "$last_problem" >&2
+    verdict probe-failed "$PROBE_URL never answered within ${elapsed}s: $last_problem"
 fi
 printf '%s: no hostfile written; mpirun will not start\n' "$PROG" >&2
 exit 1

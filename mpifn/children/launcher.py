@@ -13,6 +13,7 @@ from mpifn.signing import Signed, SignedJob
 
 INIT_ENTRYPOINT = "/usr/local/bin/mpifn-launcher-init"
 INIT_NAME = "mpifn-init"
+TERMINATION_POLICY = "FallbackToLogsOnError"
 PROBE_TIMEOUT_SECONDS = 5
 
 
@@ -68,6 +69,8 @@ def _pod_template(job: MPIJob, settings: Settings, signed: Signed | None) -> Jso
     ]
     containers = [pod.hardened_container(c) for c in spec["containers"]]
     main = containers[0]
+    # mpirun's last lines reach the pod status (and the MPIJob's) without an API call.
+    main.setdefault("terminationMessagePolicy", TERMINATION_POLICY)
     if job.image:
         main["image"] = job.image
     main.setdefault("image", settings.default_image)
@@ -111,6 +114,8 @@ def _init_container(job: MPIJob, settings: Settings, signed: Signed | None) -> J
             "image": settings.init_image,
             "command": [INIT_ENTRYPOINT],
             "env": pod.env(variables),
+            # Its verdict is written as the termination message; its log covers a crash.
+            "terminationMessagePolicy": TERMINATION_POLICY,
             "volumeMounts": [{"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR}],
         }
     )

@@ -60,8 +60,8 @@ def test_a_children_pods_status_and_printer_columns(operator, k8s_cluster, names
 
     table = cluster.kubectl("get", MPIJOBS, "-n", namespace)
     header, row = table.strip().splitlines()
-    assert header.split() == ["NAME", "DESIRED", "READY", "PHASE", "AGE"]
-    assert row.split()[:4] == ["hello", "4", "4", "Running"]
+    assert header.split() == ["NAME", "DESIRED", "READY", "PHASE", "REASON", "AGE"]
+    assert row.split()[:5] == ["hello", "4", "4", "Running", "LauncherRunning"]
     assert operator.errors(namespace) == []
 
 

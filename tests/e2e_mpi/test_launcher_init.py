@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mpifn.pods import InitVerdict, Unreachable, parse_init_message
 from tests.e2e_mpi.lab import IMAGE_DIR
 
 pytestmark = pytest.mark.e2e_mpi
@@ -255,3 +256,71 @@ def test_discover_hosts_sends_the_launchers_signature(tmp_path):
     assert body == {"namespace": "default", "name": "hello", "replicas": 2, "minReplicas": 2, "slots": 2,
                     "sshPort": 2222, "mpiImplementation": "MPICH", "timeoutSeconds": 5, "uid": SIGNED["MPIFN_JOB_UID"],
                     "expires": 1796000000, "signature": "ab" * 32}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
+def verdict_of(tmp_path: Path, text: str, **env: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run the script with a termination-message file, as the kubelet provides one."""
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    with ScriptedProbe([(200, text)]) as probe:
+        result, _ = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, MPIFN_TERMINATION_LOG=str(log), **env)
+    return result, log.read_text()
+
+
+def test_the_verdict_names_the_workers_left_out_and_sync_reads_it(tmp_path):
+    text = answer([host(0)], [(host(1), "refused", "connection refused on port 2222")], 1, 2)
+    result, message = verdict_of(tmp_path, text, MPIFN_MIN_REPLICAS="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert message == (
+        "mpifn-init: ok: 1 of 2 workers reachable, 1 needed\n"
+        f"unreachable {host(1)}: refused (connection refused on port 2222)\n"
+    )
+    verdict = parse_init_message(message)
+    assert verdict == InitVerdict(
+        "ok",
+        "1 of 2 workers reachable, 1 needed",
+        (Unreachable("job-worker-1", "refused", "connection refused on port 2222"),),
+        0,
+    )
+
+
+def test_the_verdict_of_too_few_workers_is_bounded(tmp_path):
+    workers = 40
+    text = answer([], [(host(i), "timeout", "no SSH banner within 2s") for i in range(workers)], workers, workers)
+    result, message = verdict_of(tmp_path, text, MPIFN_REPLICAS=str(workers), MPIFN_MIN_REPLICAS=str(workers),
+                                 MPIFN_INIT_DEADLINE_SECONDS="2")  # fmt: skip
+    assert result.returncode == 1
+    lines = message.splitlines()
+    assert lines[0].startswith(
+        f"mpifn-init: too-few-workers: 0 of {workers} workers reachable, {workers} needed (after "
+    )
+    assert lines[1] == f"unreachable {host(0)}: timeout (no SSH banner within 2s)"
+    assert lines[-1] == f"and {workers - 15} more unreachable"
+    assert len(lines) == 17 and len(message.encode()) < 4096
+    verdict = parse_init_message(message)
+    assert verdict is not None and (verdict.outcome, len(verdict.unreachable), verdict.more) == (
+        "too-few-workers", 15, workers - 15)  # fmt: skip
+
+
+def test_the_verdict_of_a_probe_that_never_answers_and_of_a_configuration_error(tmp_path):
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    with ScriptedProbe([(200, "")]) as probe:
+        url = probe.url
+    result, _ = run_init(tmp_path, MPIFN_PROBE_URL=url, MPIFN_INIT_DEADLINE_SECONDS="2", MPIFN_TERMINATION_LOG=str(log))
+    assert result.returncode == 1
+    assert log.read_text().startswith(f"mpifn-init: probe-failed: {url} never answered within ")
+    result, _ = run_init(tmp_path, MPIFN_PROBE_URL=url, MPIFN_REPLICAS="two", MPIFN_TERMINATION_LOG=str(log))
+    assert result.returncode == 2
+    assert log.read_text() == "mpifn-init: config-error: MPIFN_REPLICAS must be a whole number, got 'two'\n"
+
+
+def test_no_verdict_file_is_made_outside_a_pod(tmp_path):
+    missing = tmp_path / "no-such-dir" / "termination-log"
+    with ScriptedProbe([(200, answer([host(0), host(1)], [], 2, 2))]) as probe:
+        result, _ = run_init(tmp_path, MPIFN_PROBE_URL=probe.url, MPIFN_TERMINATION_LOG=str(missing))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not missing.parent.exists()

@@ -14,16 +14,27 @@ LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
 
 
 def hook_request(
-    parent: dict[str, Any], children: list[dict[str, Any]] | None = None, version: str = "v2", finalizing: bool = False
+    parent: dict[str, Any],
+    children: list[dict[str, Any]] | None = None,
+    version: str = "v2",
+    finalizing: bool = False,
+    related: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A sync request whose observed children are `children` (every rule keyed, even empty)."""
+    """A sync request whose observed children are `children` (every rule keyed, even empty)
+    and whose `related` objects (the customize hook's) are `related`."""
     observed: dict[str, dict[str, Any]] = {rule: {} for rule in CHILD_RULES.values()}
     namespace = parent.get("metadata", {}).get("namespace", "default")
     for child in children or []:
         name = child["metadata"]["name"]
         key = f"{namespace}/{name}" if version == "v2" else name
         observed[CHILD_RULES[child["kind"]]][key] = child
-    return {"controller": {}, "parent": parent, "children": observed, "related": {}, "finalizing": finalizing}
+    return {
+        "controller": {},
+        "parent": parent,
+        "children": observed,
+        "related": related or {},
+        "finalizing": finalizing,
+    }
 
 
 def as_observed(desired: list[dict[str, Any]], namespace: str = "default") -> list[dict[str, Any]]:
