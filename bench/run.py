@@ -450,7 +450,13 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
-BENCHES = {"sync": bench_sync, "cold": bench_cold, "http": bench_http, "probe": bench_probe}
+def bench_status(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    from bench import status_scale
+
+    return status_scale.measure(quick)
+
+
+BENCHES = {"sync": bench_sync, "cold": bench_cold, "http": bench_http, "probe": bench_probe, "status": bench_status}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,3 +24,5 @@ SSH_CONFIG: Final = f"{CONFIG_DIR}/ssh_config"
 SSH_WRAPPER: Final = f"{CONFIG_DIR}/ssh"
 
 LAST_APPLIED_ANNOTATION: Final = "metacontroller.k8s.io/last-applied-configuration"
+# The customize hook is served by the sync function under this path of its URL.
+CUSTOMIZE_PATH: Final = "/customize"

@@ -1,10 +1,10 @@
 """The three functions as HTTP handlers: what each does with a decoded request."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from mpifn import hooks, web
+from mpifn import api, hooks, web
 from mpifn import settings as operator_settings
 from mpifn.web import Handler, Reply, hook_handler, json_reply
 
@@ -43,12 +43,18 @@ class Function:
     name: str
     handler: Handler
     accepts_get: bool = False
+    routes: Mapping[str, Handler] = field(default_factory=dict)  # more hooks under the function's URL
+
+    def handler_for(self, path: str) -> tuple[str, Handler]:
+        """(name for the log, handler) of a request path: a route, else the function itself."""
+        route = self.routes.get(path.rstrip("/"))
+        return (f"{self.name}{path.rstrip('/')}", route) if route else (self.name, self.handler)
 
 
 FUNCTIONS = {
     function.name: function
     for function in (
-        Function("sync", hook_handler(hooks.sync)),
+        Function("sync", hook_handler(hooks.sync), routes={api.CUSTOMIZE_PATH: hook_handler(hooks.customize)}),
         Function("finalize", hook_handler(hooks.finalize)),
         Function("probe", probe_handler, accepts_get=True),
     )
@@ -58,4 +64,4 @@ FUNCTIONS = {
 def entry_point(name: str) -> Any:
     """The functions-framework view of one function, for functions/<name>/main.py."""
     function = FUNCTIONS[name]
-    return web.flask_view(function.name, function.handler, function.accepts_get)
+    return web.flask_view(function.handler_for, function.accepts_get)

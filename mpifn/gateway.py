@@ -22,4 +22,5 @@ def gateway(request: Any) -> Any:
         known = ", ".join(f"{PREFIX}{n}" for n in sorted(FUNCTIONS))
         return web.to_flask(web.error_reply(404, f"no function at {path}; try {known}"))
     call = web.from_flask(request, path="/" + rest if rest else "/")
-    return web.to_flask(web.respond(function.name, function.handler, call, function.accepts_get))
+    route, handler = function.handler_for(call.path)
+    return web.to_flask(web.respond(route, handler, call, function.accepts_get))

@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from mpifn import lifecycle, naming, signing
+from mpifn import api, lifecycle, naming, signing
 from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
 from mpifn.children.launcher import launcher_job, signed_in
@@ -61,6 +61,35 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
     if state.resync_after_seconds is not None:
         response["resyncAfterSeconds"] = state.resync_after_seconds
     return response
+
+
+def customize(request: Any, settings: Settings | None = None) -> JsonObject:
+    """The related objects sync needs besides its children: the job's own pods, in its
+    namespace; the launcher's always, the workers' up to MPIFN_STATUS_MAX_WORKER_PODS
+    workers. Depends only on the parent (Metacontroller caches it per generation)."""
+    parent = _parent(request)
+    namespace = parent["metadata"].get("namespace")
+    if not isinstance(namespace, str) or not namespace:
+        raise RequestError("parent.metadata.namespace: required (an MPIJob is namespaced)")
+    settings = settings or operator_settings.current()
+    name = parent["metadata"]["name"]
+    roles = [api.ROLE_LAUNCHER]
+    try:
+        if parse_job(parent, settings).replicas <= settings.status_max_worker_pods:
+            roles.append(api.ROLE_WORKER)
+    except InvalidSpec:
+        pass  # sync keeps what runs and reads no pods: the launcher's is enough to ask for
+    return {
+        "relatedResources": [
+            {
+                "apiVersion": "v1",
+                "resource": "pods",
+                "namespace": namespace,
+                "labelSelector": {"matchLabels": naming.role_labels(name, role)},
+            }
+            for role in roles
+        ]
+    }
 
 
 def finalize(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:
@@ -183,6 +212,14 @@ def _nothing_runs(observed: Observed, job_name: str) -> bool:
 
 
 def _read(request: Any) -> tuple[JsonObject, Observed]:
+    parent = _parent(request)
+    related = request.get("related")
+    if related is not None and not isinstance(related, dict):
+        raise RequestError(f"related: must be an object keyed by Kind.version, got {type(related).__name__}")
+    return parent, observed_children(request.get("children"))
+
+
+def _parent(request: Any) -> JsonObject:
     if not isinstance(request, dict):
         raise RequestError(f"request: must be a JSON object, got {type(request).__name__}")
     parent = request.get("parent")
@@ -194,7 +231,4 @@ def _read(request: Any) -> tuple[JsonObject, Observed]:
     problems = object_problems(parent, "parent")
     if problems:
         raise RequestError("; ".join(problems))
-    related = request.get("related")
-    if related is not None and not isinstance(related, dict):
-        raise RequestError(f"related: must be an object keyed by Kind.version, got {type(related).__name__}")
-    return parent, observed_children(request.get("children"))
+    return parent

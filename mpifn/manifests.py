@@ -33,7 +33,10 @@ CHILD_RESOURCES = [
 ]
 
 
-HOOKS = ("sync", "finalize")
+# The customize hook is a route of the sync function (<sync URL>/customize): it asks for
+# the job's own pods, which sync reads to explain a stuck or failed job. The Component
+# no-pod-status removes it.
+HOOKS = ("sync", "finalize", "customize")
 FUNCTIONS = ("sync", "finalize", "probe")
 MAIN_CONTROLLER = "mpifn-mpijob"
 FUNCTIONS_NAMESPACE = "mpifn"
@@ -49,6 +52,9 @@ class HookTarget:
 
     def url(self, function: str) -> str:
         return self.url_template.format(function=function, namespace=FUNCTIONS_NAMESPACE)
+
+    def hook_url(self, hook: str) -> str:
+        return self.url("sync") + api.CUSTOMIZE_PATH if hook == "customize" else self.url(hook)
 
 
 OPENFAAS = HookTarget("openfaas", "http://gateway.openfaas:8080/function/{function}")
@@ -116,7 +122,7 @@ def composite_controller(name: str, parent_api_version: str, plural: str) -> dic
                 for version, resource, method in CHILD_RESOURCES
             ],
             "hooks": {
-                hook_name: {"version": "v2", "webhook": {"url": DEFAULT_HOOK_TARGET.url(hook_name), **hook}}
+                hook_name: {"version": "v2", "webhook": {"url": DEFAULT_HOOK_TARGET.hook_url(hook_name), **hook}}
                 for hook_name in HOOKS
             },
         },
@@ -153,7 +159,7 @@ def _json_patch(operations: list[dict[str, Any]]) -> str:
 
 def hook_target_component(target: HookTarget) -> dict[str, Any]:
     operations = [
-        {"op": "replace", "path": f"/spec/hooks/{hook}/webhook/url", "value": target.url(hook)} for hook in HOOKS
+        {"op": "replace", "path": f"/spec/hooks/{hook}/webhook/url", "value": target.hook_url(hook)} for hook in HOOKS
     ]
     return _component(patches=[{"target": _CONTROLLERS, "patch": _json_patch(operations)}])
 
@@ -224,6 +230,13 @@ def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) 
     )
 
 
+def no_pod_status_component() -> dict[str, Any]:
+    """Without the customize hook: Metacontroller watches no pods and sends none; the
+    status is told from the StatefulSet and the launcher Job alone."""
+    remove = [{"op": "remove", "path": "/spec/hooks/customize"}]
+    return _component(patches=[{"target": _CONTROLLERS, "patch": _json_patch(remove)}])
+
+
 def gang_component(api_version: str) -> dict[str, Any]:
     rule = {"apiVersion": api_version, "resource": "podgroups", "updateStrategy": {"method": "InPlace"}}
     return _component(
@@ -252,6 +265,7 @@ def api_component(controller: str) -> dict[str, Any]:
     )
 
 
+NO_POD_STATUS = "no-pod-status"
 GANG_COMPONENTS = {"gang-volcano": VOLCANO, "gang-scheduler-plugins": SCHEDULER_PLUGINS}
 FOREIGN_APIS = {
     # component: (controller, CRD group, version, short names, parent apiVersion)
@@ -313,6 +327,7 @@ def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
         files[COMPONENTS_DIR / target.name / "kustomization.yaml"] = [hook_target_component(target)]
     files[COMPONENTS_DIR / OPENFAAS_TOKEN.component / "kustomization.yaml"] = [auth_component(OPENFAAS_TOKEN, ())]
     files[COMPONENTS_DIR / TOKEN.component / "kustomization.yaml"] = [auth_component(TOKEN, FUNCTION_WORKLOADS)]
+    files[COMPONENTS_DIR / NO_POD_STATUS / "kustomization.yaml"] = [no_pod_status_component()]
     for component, gang in GANG_COMPONENTS.items():
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [gang_component(gang.api_version)]
     for component, (controller, group, version, short_names, parent) in FOREIGN_APIS.items():

@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     app = create_app(target="gateway", source=str(Path(__file__).with_name("gateway.py")))
     print(
-        f"mpifn: serving /function/sync, /function/finalize, /function/probe on http://{args.host}:{args.port}",
+        f"mpifn: serving /function/sync (and /function/sync/customize), /function/finalize, /function/probe "
+        f"on http://{args.host}:{args.port}",
         flush=True,
     )
     create_server(app, debug=False).run(args.host, args.port)

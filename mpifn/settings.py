@@ -25,6 +25,9 @@ class Settings:
     probe_key_file: str = ""
     previous_probe_key_file: str = ""
     probe_ticket_seconds: int = 7 * 24 * 3600
+    # The customize hook asks for a job's worker pods only up to this many workers (the
+    # launcher pod always): each pod read rides in every sync request of its job.
+    status_max_worker_pods: int = 64
 
 
 _ENV = {
@@ -40,6 +43,7 @@ _ENV = {
     "probe_key_file": "MPIFN_PROBE_KEY_FILE",
     "previous_probe_key_file": "MPIFN_PREVIOUS_PROBE_KEY_FILE",
     "probe_ticket_seconds": "MPIFN_PROBE_TICKET_SECONDS",
+    "status_max_worker_pods": "MPIFN_STATUS_MAX_WORKER_PODS",
 }
 
 

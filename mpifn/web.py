@@ -214,11 +214,14 @@ def _authorization_problem(headers: Mapping[str, str], token_file: str) -> str |
     return None
 
 
-def flask_view(function: str, handler: Handler, accepts_get: bool = False) -> Callable[[Any], Any]:
-    """The functions-framework entry point of one function."""
+def flask_view(route: Callable[[str], tuple[str, Handler]], accepts_get: bool = False) -> Callable[[Any], Any]:
+    """The functions-framework entry point of one function; `route` gives the name and
+    handler of a request path (a function may answer more than one hook)."""
 
     def view(request: Any) -> Any:
-        return to_flask(respond(function, handler, from_flask(request), accepts_get))
+        call = from_flask(request)
+        name, handler = route(call.path)
+        return to_flask(respond(name, handler, call, accepts_get))
 
     return view
 

@@ -169,3 +169,12 @@ def test_an_integer_beyond_64_bits_is_400(server, hello):
         400,
         "request body: the integer 18446744073709551616 does not fit in 64 bits (Kubernetes stores integers as int64)",
     )
+
+
+def test_the_customize_hook_is_a_route_of_sync(server, hello):
+    response = requests.post(server.url("sync") + "/customize", json={"controller": {}, "parent": hello}, timeout=10)
+    assert response.status_code == 200
+    assert [rule["resource"] for rule in response.json()["relatedResources"]] == ["pods", "pods"]
+    refused = requests.post(server.url("sync") + "/customize", json={"parent": {"kind": "MPIJob"}}, timeout=10)
+    assert (refused.status_code, refused.json()["error"]) == (400, "parent.metadata.name: required")
+    assert '"function": "sync/customize"' in server.log.read_text()

@@ -52,7 +52,8 @@ def test_crd_is_a_valid_structural_crd_with_status_and_columns():
     kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Desired", "Ready", "Phase", "Reason", "Message", "Age"]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Desired", "Ready", "Phase", "Reason", "Message", "Age"]
     assert crd["spec"]["names"]["shortNames"] == ["mj", "mpij"]
     assert version["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"] == ["replicas"]
 
@@ -60,9 +61,9 @@ def test_crd_is_a_valid_structural_crd_with_status_and_columns():
 def test_controller_hooks_use_v2_and_the_gateway():
     controller = yaml.safe_load((ROOT / "metacontroller" / "base" / "compositecontroller.yaml").read_text())
     hooks = controller["spec"]["hooks"]
-    for name in ("sync", "finalize"):
+    for name, path in (("sync", "sync"), ("finalize", "finalize"), ("customize", "sync/customize")):
         assert hooks[name]["version"] == "v2"
-        assert hooks[name]["webhook"]["url"] == f"http://gateway.openfaas:8080/function/{name}"
+        assert hooks[name]["webhook"]["url"] == f"http://gateway.openfaas:8080/function/{path}"
     strategies = {rule["resource"]: rule["updateStrategy"]["method"] for rule in controller["spec"]["childResources"]}
     assert strategies == {
         "services": "InPlace",

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mpifn import hooks, pods
+from mpifn.errors import RequestError
+from mpifn.settings import Settings
+from tests.conftest import ROOT
 from tests.support import pods as shapes
 from tests.support.metacontroller import as_observed, hook_request, with_status
 
@@ -413,8 +416,6 @@ def test_pods_in_shapes_no_api_server_writes_change_nothing_else(hello, related)
 
 
 def test_related_that_is_not_an_object_is_a_bad_request(hello):
-    from mpifn.errors import RequestError
-
     request = hook_request(hello)
     request["related"] = []
     with pytest.raises(RequestError, match="related: must be an object"):
@@ -424,3 +425,61 @@ def test_related_that_is_not_an_object_is_a_bad_request(hello):
 def test_a_long_quoted_message_is_cut_but_the_fix_is_kept():
     line = pods.Problem("Unschedulable", "hello-worker-1", "cannot be scheduled: " + "x" * 5000, "add nodes").line()
     assert len(line) == pods.MAX_LINE and line.endswith("...; fix: add nodes")
+
+
+# --------------------------------------------------------------------------- the customize hook
+
+
+def test_customize_asks_for_the_launcher_and_worker_pods_in_the_jobs_namespace(hello):
+    answer = hooks.customize({"controller": {}, "parent": hello})
+    assert answer == {
+        "relatedResources": [
+            {
+                "apiVersion": "v1",
+                "resource": "pods",
+                "namespace": "default",
+                "labelSelector": {"matchLabels": {"mpifn.dev/job-name": "hello", "mpifn.dev/role": role}},
+            }
+            for role in ("launcher", "worker")
+        ]
+    }
+
+
+def test_customize_asks_only_for_the_launcher_pod_above_the_worker_limit(hello):
+    hello["spec"]["replicas"] = 65
+    roles = [
+        r["labelSelector"]["matchLabels"]["mpifn.dev/role"]
+        for r in hooks.customize({"parent": hello})["relatedResources"]
+    ]
+    assert roles == ["launcher"]
+    small = Settings(status_max_worker_pods=65)
+    assert len(hooks.customize({"parent": hello}, small)["relatedResources"]) == 2
+    assert len(hooks.customize({"parent": hello}, Settings(status_max_worker_pods=0))["relatedResources"]) == 1
+
+
+def test_customize_depends_only_on_the_parents_spec(hello):
+    parent, children, desired = settled(hello, ready=1)
+    running = sync_with(parent, children, [shapes.image_pull(worker(desired, 0))])
+    assert hooks.customize({"parent": {**parent, "status": running}}) == hooks.customize({"parent": hello})
+    hello["spec"]["replicas"] = "two"  # invalid: sync reads no pods, the launcher's is still asked for
+    assert len(hooks.customize({"parent": hello})["relatedResources"]) == 1
+
+
+def test_customize_needs_a_namespaced_parent(hello):
+    del hello["metadata"]["namespace"]
+    with pytest.raises(RequestError, match=r"parent\.metadata\.namespace: required"):
+        hooks.customize({"parent": hello})
+
+
+def test_the_sync_function_serves_customize_under_its_own_url(hello):
+    """functions/sync/main.py as functions-framework loads it: /customize is the hook,
+    any other path is sync."""
+    import functions_framework
+
+    client = functions_framework.create_app(target="sync", source=str(ROOT / "functions" / "sync" / "main.py"))
+    client = client.test_client()
+    customize = client.post("/customize", json={"controller": {}, "parent": hello})
+    assert customize.status_code == 200
+    assert customize.get_json() == hooks.customize({"parent": hello})
+    synced = client.post("/", json=hook_request(hello))
+    assert synced.status_code == 200 and set(synced.get_json()) == {"status", "children"}

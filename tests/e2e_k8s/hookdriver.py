@@ -28,11 +28,19 @@ timeouts) and does what the real controller does where a user can see it:
   others to fields the hook sets are reverted; OnDelete children are never
   updated; observed children no longer desired are deleted (background);
 - status.observedGeneration is set to the parent's generation, and the status
-  is written only when it differs from a fresh read; a conflict is ignored.
+  is written only when it differs from a fresh read; a conflict is ignored;
+- the customize hook (v2): {"controller", "parent"} is POSTed once per parent
+  uid and generation (the answer is cached, as the real controller does); the
+  first time a rule names a resource, an informer (list and watch) is started
+  for it; the objects of each relatedResources rule (labelSelector with
+  matchLabels/matchExpressions, names, namespace; every namespace without one)
+  go to the hooks under "related", keyed like children; a change of a related
+  object queues every parent whose cached rules select it; a customize call
+  that fails fails the sync.
 
 Not modelled: adoption and release of children by label selector, the
-ControllerRevision rollout strategies, the customize hook, the event rate
-limits.
+ControllerRevision rollout strategies, namespaceSelector in related rules, the
+event rate limits.
 """
 
 from __future__ import annotations
@@ -280,6 +288,8 @@ class HookDriver:
         self._lock = threading.Lock()
         self._cache: dict[str, dict[str, dict]] = {}  # rule key -> "namespace/name" -> object
         self._threads: list[threading.Thread] = []
+        self._customized: dict[tuple[str, int], list[dict]] = {}  # (uid, generation) -> relatedResources
+        self._related_rules: dict[tuple[str, str], dict] = {}  # (apiVersion, resource) -> informer rule
 
     # -- the API server ------------------------------------------------------
 
@@ -414,9 +424,19 @@ class HookDriver:
         self._enqueue_for(rule, obj)
 
     def _enqueue_for(self, rule: dict, obj: dict) -> None:
-        """A parent's own change queues it; a child's change queues the parent controlling it."""
+        """A parent's own change queues it; a child's change queues the parent controlling it;
+        a related object's change queues every parent whose customize rules select it."""
         if rule is self.parent_rule:
             self.queue.add_after(_ns_name(obj))
+            return
+        if rule in self._related_rules.values():
+            with self._lock:
+                parents = list(self._cache[self.parent_rule["key"]].items())
+                answers = dict(self._customized)
+            for key, parent in parents:
+                rules = answers.get((parent["metadata"]["uid"], int(parent["metadata"].get("generation") or 0)), [])
+                if any(_related_rule_key(r) == (rule["apiVersion"], rule["plural"]) and selects(r, obj) for r in rules):
+                    self.queue.add_after(key)
             return
         for ref in obj["metadata"].get("ownerReferences", []):
             if ref.get("controller") and ref.get("kind") == self.parent_rule["kind"]:
@@ -491,7 +511,9 @@ class HookDriver:
             meta = parent["metadata"]
         finalizing = bool(meta.get("deletionTimestamp"))
         observed = self._observed_children(parent)
-        answer = self._call_hook("finalize" if finalizing and "finalize" in self.hooks else "sync", parent, observed)
+        related = self._related(parent)
+        hook = "finalize" if finalizing and "finalize" in self.hooks else "sync"
+        answer = self._call_hook(hook, parent, observed, related)
         desired = answer.get("children") or []
         for child in desired:
             child.setdefault("metadata", {}).setdefault("namespace", meta.get("namespace"))
@@ -532,15 +554,61 @@ class HookDriver:
                 for rule in self.child_rules
             }
 
-    def _call_hook(self, hook: str, parent: dict, observed: dict) -> dict:
-        webhook = self.hooks[hook]
+    # -- the customize hook ------------------------------------------------------
+
+    def _related(self, parent: dict) -> dict[str, dict[str, dict]]:
+        """The objects the customize hook asks for, keyed like children ({} without the hook)."""
+        if "customize" not in self.hooks:
+            return {}
+        meta = parent["metadata"]
+        answer_key = (meta["uid"], int(meta.get("generation") or 0))
+        with self._lock:
+            rules = self._customized.get(answer_key)
+        if rules is None:
+            answer = self._post("customize", {"controller": self.controller, "parent": parent}, {"relatedResources"})
+            rules = answer.get("relatedResources") or []
+            with self._lock:
+                self._customized[answer_key] = rules
+        related: dict[str, dict[str, dict]] = {}
+        for rule in rules:
+            informer = self._related_informer(rule)
+            with self._lock:
+                objects = list(self._cache.get(informer["key"], {}).values())
+            group = related.setdefault(informer["key"], {})
+            for obj in objects:
+                if selects(rule, obj):
+                    group[_ns_name(obj)] = copy.deepcopy(obj)
+        return related
+
+    def _related_informer(self, rule: dict) -> dict:
+        """The informer of a related resource, started (listed, then watched) on first use."""
+        which = _related_rule_key(rule)
+        with self._lock:
+            known = self._related_rules.get(which)
+        if known is not None:
+            return known
+        informer = self._rule({"apiVersion": which[0], "resource": which[1]})
+        version = self._first_list(informer)
+        with self._lock:
+            if which in self._related_rules:  # another worker started it meanwhile
+                return self._related_rules[which]
+            self._related_rules[which] = informer
+        self._spawn(f"watch-related-{informer['plural']}", lambda: self._watch(informer, version))
+        return informer
+
+    def _call_hook(self, hook: str, parent: dict, observed: dict, related: dict | None = None) -> dict:
         request = {
             "controller": self.controller,
             "parent": parent,
             "children": observed,
-            "related": {},
+            "related": related or {},
             "finalizing": hook == "finalize",
         }
+        return self._post(hook, request, RESPONSE_FIELDS)
+
+    def _post(self, hook: str, request: dict, fields: set[str]) -> dict:
+        """One hook call; anything but 200 with only the answer's own fields fails the sync."""
+        webhook = self.hooks[hook]
         timeout = _duration_seconds(webhook.get("timeout", "10s"))
         token = self._webhook_token(webhook)
         try:
@@ -551,7 +619,7 @@ class HookDriver:
             raise TooManyRequests(retry_after_seconds(headers.get("Retry-After")))
         if status != 200:
             raise HookError(f"unsupported status code: {status} body: {json.dumps(answer)[:500]}")
-        unknown = set(answer) - RESPONSE_FIELDS if isinstance(answer, dict) else {"(not an object)"}
+        unknown = set(answer) - fields if isinstance(answer, dict) else {"(not an object)"}
         if unknown:
             raise HookError(f"can't unmarshal the v2 {hook} response: unknown fields {sorted(unknown)}")
         return answer
@@ -652,6 +720,34 @@ class HookDriver:
         if ignore_conflict:
             return obj
         raise HookError(f"can't update {rule['kind']} {_ns_name(obj)}{subresource}: conflict after 4 tries")
+
+
+def _related_rule_key(rule: dict) -> tuple[str, str]:
+    return rule["apiVersion"], rule["resource"]
+
+
+def selects(rule: dict, obj: dict) -> bool:
+    """Whether a relatedResources rule (namespace, names, labelSelector) selects `obj`."""
+    meta = obj["metadata"]
+    if rule.get("namespace") and meta.get("namespace") != rule["namespace"]:
+        return False
+    if rule.get("names") and meta["name"] not in rule["names"]:
+        return False
+    selector = rule.get("labelSelector") or {}
+    labels = meta.get("labels") or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        present, value = expression["key"] in labels, labels.get(expression["key"])
+        holds = {
+            "In": present and value in expression.get("values", []),
+            "NotIn": not present or value not in expression.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }
+        if not holds[expression["operator"]]:
+            return False
+    return True
 
 
 def _ns_name(obj: dict) -> str:

@@ -62,7 +62,9 @@ def combination(tmp_path: Path, components: list[str]) -> list[dict]:
     return kustomize(tmp_path)
 
 
-def assert_wired(documents: list[dict], target: str, auth: bool, gang: str | None, apis: tuple[str, ...]) -> None:
+def assert_wired(
+    documents: list[dict], target: str, auth: bool, gang: str | None, apis: tuple[str, ...], pod_status: bool = True
+) -> None:
     found = controllers(documents)
     parents = {c["spec"]["parentResource"]["apiVersion"] for c in found.values()}
     assert parents == {"mpifn.dev/v1", *(APIS[api] for api in apis)}
@@ -70,12 +72,13 @@ def assert_wired(documents: list[dict], target: str, auth: bool, gang: str | Non
         hook: {
             "version": "v2",
             "webhook": {
-                "url": manifests.HOOK_TARGETS[target].url(hook),
+                "url": manifests.HOOK_TARGETS[target].hook_url(hook),
                 "timeout": "10s",
                 **({"authorization": TOKENS[target].reference()} if auth else {}),
             },
         }
         for hook in manifests.HOOKS
+        if pod_status or hook != "customize"
     }
     for name, controller in found.items():
         assert controller["spec"]["hooks"] == expected_hooks, name
@@ -96,7 +99,7 @@ def test_every_component_is_in_the_combinations():
     # `images` renames images in environment values; it leaves controllers alone.
     on_disk = {path.parent.name for path in COMPONENTS.glob("*/kustomization.yaml")} - {"images"}
     named = set(manifests.HOOK_TARGETS) | {t.component for t in TOKENS.values()} | set(GANGS) - {None} | set(APIS)
-    assert on_disk == named
+    assert on_disk == named | {manifests.NO_POD_STATUS}
 
 
 @pytest.mark.parametrize(("target", "auth", "gang", "apis"), COMBINATIONS)
@@ -106,6 +109,16 @@ def test_components_combine_in_any_order(tmp_path, target, auth, gang, apis):
         folder = tmp_path / str(order)
         folder.mkdir()
         assert_wired(combination(folder, components), target, auth, gang, apis)
+
+
+@pytest.mark.parametrize(("target", "auth"), [(target, auth) for target in manifests.HOOK_TARGETS for auth in (0, 1)])
+def test_no_pod_status_listed_last_drops_the_customize_hook(tmp_path, target, auth):
+    """Last: the Components before it patch the customize hook, which must still be there."""
+    parts = [target, *([TOKENS[target].component] if auth else []), "kubeflow", "seed"]
+    for order, components in enumerate(([*parts, manifests.NO_POD_STATUS], [*parts[::-1], manifests.NO_POD_STATUS])):
+        folder = tmp_path / str(order)
+        folder.mkdir()
+        assert_wired(combination(folder, components), target, bool(auth), None, ("kubeflow", "seed"), False)
 
 
 def test_without_components_the_hooks_are_on_the_openfaas_gateway(tmp_path):

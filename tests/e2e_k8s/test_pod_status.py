@@ -1,0 +1,221 @@
+"""Issue 12 on the real control plane: the status explains a stuck or failed job from its
+own pods, which the customize hook asks for and the driver sends under `related`.
+
+The real kube-scheduler leaves pods Unschedulable; kwok stages of the tests' own (see
+kwok-stages/) put pods into ImagePullBackOff, CrashLoopBackOff with a termination reason,
+or fail the launcher's init step or its mpirun with a termination message, as the kubelet
+writes them. Every cause is read back with kubectl: `kubectl get mj` REASON and status."""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+
+import pytest
+
+from mpifn import api
+
+from .cluster import ANN_EXIT_CODE, ANN_FAIL, ANN_HOLD, ANN_REASON, Cluster
+from .conftest import RESYNC_SECONDS
+from .jobs import MPIJOBS, TIMEOUT, hello, mpijob, owned_children, pods
+
+pytestmark = pytest.mark.e2e_k8s
+
+ANN_STATE = "e2e.mpifn.test/state"
+ANN_MESSAGE = "e2e.mpifn.test/message"
+MISSING_WORKER = (
+    "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: "
+    'unable to start container process: exec: "/usr/local/bin/mpifn-worker": stat /usr/local/bin/mpifn-worker: '
+    "no such file or directory: unknown"
+)
+VERDICT = (
+    "mpifn-init: too-few-workers: 0 of 2 workers reachable, 2 needed (after 300s)\n"
+    "unreachable {job}-worker-0.{job}-worker.{ns}.svc: refused (connection refused on port 2222)\n"
+    "unreachable {job}-worker-1.{job}-worker.{ns}.svc: timeout (no SSH banner within 5s)\n"
+)
+
+
+def job(
+    namespace: str,
+    name: str,
+    worker: dict | None = None,
+    launcher: dict | None = None,
+    image: str | None = None,
+    memory: str | None = None,
+) -> dict:
+    """hello.yaml as `name` with 2 workers: `worker`/`launcher` annotations on each role's pods,
+    the launcher held running unless its annotations say otherwise."""
+    spec = hello(namespace, replicas=2)
+    spec["metadata"]["name"] = name
+    container = spec["spec"]["template"]["spec"]["containers"][0]
+    if image:
+        container["image"] = image
+    if memory:
+        container["resources"] = {"limits": {"memory": memory}}
+    for role, marks in (("worker", worker or {}), ("launcher", launcher or {ANN_HOLD: "true"})):
+        template = copy.deepcopy(spec["spec"]["template"])
+        template.setdefault("metadata", {})["annotations"] = marks
+        spec["spec"][role] = {"template": template}
+    return spec
+
+
+def cases(namespace: str) -> dict[str, dict]:
+    unschedulable = job(namespace, "unschedulable")
+    worker = unschedulable["spec"]["worker"]["template"]["spec"]["containers"][0]
+    worker["resources"] = {"requests": {"cpu": "64"}}  # the fake nodes have 32
+    return {
+        "unschedulable": unschedulable,
+        "pull": job(namespace, "pull", {ANN_STATE: "ImagePullBackOff"}, image="mpifn/nope:9"),
+        "crash": job(namespace, "crash", {ANN_STATE: "CrashLoopBackOff", ANN_EXIT_CODE: "3"}),
+        "noworker": job(
+            namespace,
+            "noworker",
+            {
+                ANN_STATE: "CrashLoopBackOff",
+                ANN_EXIT_CODE: "128",
+                ANN_REASON: "StartError",
+                ANN_MESSAGE: MISSING_WORKER,
+            },
+            image="debian:bookworm-slim",
+        ),
+        "oom": job(
+            namespace,
+            "oom",
+            {ANN_STATE: "CrashLoopBackOff", ANN_EXIT_CODE: "137", ANN_REASON: "OOMKilled"},
+            memory="64Mi",
+        ),
+        "nossh": job(
+            namespace,
+            "nossh",
+            launcher={ANN_STATE: "InitFailed", ANN_MESSAGE: VERDICT.format(job="nossh", ns=namespace)},
+        ),
+        "mpirun": job(
+            namespace,
+            "mpirun",
+            launcher={
+                ANN_FAIL: "true",
+                ANN_EXIT_CODE: "7",
+                ANN_MESSAGE: "rank 0 up\nMPI_ABORT was invoked on rank 1\n",
+            },
+        ),
+        "edit": job(namespace, "edit"),
+    }
+
+
+@pytest.fixture(scope="module")
+def submitted(operator, k8s_cluster):
+    """Every case submitted at once in one namespace (they proceed in parallel)."""
+    namespace = f"explain-{uuid.uuid4().hex[:6]}"
+    k8s_cluster.create_namespace(namespace)
+    jobs = cases(namespace)
+    k8s_cluster.apply(*jobs.values())
+    yield namespace, jobs
+    k8s_cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def reason_is(cluster: Cluster, namespace: str, name: str, reason: str) -> dict:
+    return cluster.wait_for(
+        lambda: (j := mpijob(cluster, namespace, name)).get("status", {}).get("reason") == reason and j,
+        f"MPIJob {name}: status.reason {reason}",
+        timeout=TIMEOUT,
+    )
+
+
+def reason_column(cluster: Cluster, namespace: str, name: str) -> str:
+    header, row = cluster.kubectl("get", MPIJOBS, name, "-n", namespace).strip().splitlines()
+    return dict(zip(header.split(), row.split(), strict=False))["REASON"]
+
+
+@pytest.mark.parametrize(
+    ("case", "phase", "reason", "said"),
+    [
+        (
+            "unschedulable",
+            "Pending",
+            "Unschedulable",
+            "unschedulable-worker-0: cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu.",
+        ),
+        (
+            "pull",
+            "Pending",
+            "ImagePullBackOff",
+            'pull-worker-0: cannot pull image "mpifn/nope:9" for container mpi (ImagePullBackOff: Back-off pulling '
+            'image "mpifn/nope:9")',
+        ),
+        (
+            "crash",
+            "Pending",
+            "CrashLoopBackOff",
+            "crash-worker-0: container mpi keeps crashing (CrashLoopBackOff), last exit code 3 (Error)",
+        ),
+        (
+            "noworker",
+            "Pending",
+            "WorkerCommandMissing",
+            'noworker-worker-0: image "debian:bookworm-slim" has no /usr/local/bin/mpifn-worker (container mpi cannot '
+            "start); fix: the worker image must derive from mpibase, or set its own worker command that starts sshd",
+        ),
+        ("oom", "Pending", "OOMKilled", "oom-worker-0: container mpi was OOMKilled (memory limit 64Mi)"),
+        (
+            "nossh",
+            "Failed",
+            "WorkersUnreachable",
+            "mpirun never started: 0 of 2 workers reachable, 2 needed (after 300s); no SSH from nossh-worker-0 refused "
+            "(connection refused on port 2222), nossh-worker-1 timeout (no SSH banner within 5s)",
+        ),
+        (
+            "mpirun",
+            "Failed",
+            "MPIRunFailed",
+            "mpirun exited with code 7 (Error); last lines: rank 0 up | MPI_ABORT was invoked on rank 1",
+        ),
+    ],
+)
+def test_each_cause_shows_in_reason_and_status(operator, k8s_cluster, submitted, case, phase, reason, said):
+    namespace, _ = submitted
+    status = reason_is(k8s_cluster, namespace, case, reason)["status"]
+    assert status["phase"] == phase
+    assert said in status["message"], status["message"]
+    assert reason_column(k8s_cluster, namespace, case) == reason
+    assert any(line.startswith(f"{case}-") for line in status["pods"]["details"]), status["pods"]
+    assert status["pods"]["problems"], status["pods"]
+    described = k8s_cluster.kubectl("describe", MPIJOBS, case, "-n", namespace)
+    assert "Details:" in described and f"{case}-" in described  # the per-pod lines
+
+
+def test_the_status_stays_put_while_the_pods_do(operator, k8s_cluster, submitted):
+    namespace, _ = submitted
+    before = reason_is(k8s_cluster, namespace, "pull", "ImagePullBackOff")
+    time.sleep(3 * RESYNC_SECONDS)  # resyncs with the same pods
+    after = mpijob(k8s_cluster, namespace, "pull")
+    assert after["status"] == before["status"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_an_invalid_edit_of_a_running_job_keeps_it_running(operator, k8s_cluster, submitted):
+    namespace, _ = submitted
+    cluster = k8s_cluster
+    running = reason_is(cluster, namespace, "edit", "LauncherRunning")
+    children = owned_children(cluster, namespace, running["metadata"]["uid"])
+    cluster.kubectl("patch", MPIJOBS, "edit", "-n", namespace, "--type=merge", "-p", '{"spec": {"minReplicas": 3}}')
+    status = reason_is(cluster, namespace, "edit", "SpecInvalid")["status"]
+    assert status["phase"] == "Running"
+    assert "spec.minReplicas: must be at most spec.replicas (2), got 3" in status["message"]
+    invalid = next(c for c in status["conditions"] if c["type"] == "SpecInvalid")
+    assert invalid["status"] == "True"
+    assert reason_column(cluster, namespace, "edit") == "SpecInvalid"
+    time.sleep(2 * RESYNC_SECONDS)
+    kept = owned_children(cluster, namespace, running["metadata"]["uid"])
+    assert {key: c["metadata"]["uid"] for key, c in kept.items()} == {
+        key: c["metadata"]["uid"] for key, c in children.items()
+    }
+    assert [p["status"]["phase"] for p in pods(cluster, namespace, job="edit")] == ["Running"] * 3
+
+
+def test_the_customize_hook_asks_for_the_jobs_own_pods(operator, k8s_cluster, submitted):
+    namespace, _ = submitted
+    assert ("customize", f"{namespace}/pull") in operator.calls
+    status = reason_is(k8s_cluster, namespace, "pull", "ImagePullBackOff")["status"]
+    assert status["pods"]["read"] == 3  # launcher and two workers, nothing of the other jobs
+    assert {p["metadata"]["labels"][api.LABEL_JOB] for p in pods(k8s_cluster, namespace, job="pull")} == {"pull"}
