@@ -242,7 +242,8 @@ def _container_problem(pod: str, status: JsonObject, containers: dict[str, JsonO
             WORKER_COMMAND_MISSING,
             pod,
             f'image "{image}" has no {WORKER_ENTRYPOINT} (container {name} cannot start)',
-            "the worker image must derive from mpibase, or set its own worker command that starts sshd",
+            f"the worker image must derive from mpibase, or set its own worker command: an executable "
+            f"{WORKER_ENTRYPOINT} that starts sshd on sshPort",
         )
     if waiting_reason in _IMAGE_REASONS:
         image = _text(spec.get("image") or status.get("image"))

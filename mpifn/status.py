@@ -87,18 +87,20 @@ def _launcher_failure(launcher: LauncherPod | None, problems: list[Problem]) -> 
         return None
     if exit.reason == "OOMKilled":
         limit = exit.memory_limit or "none: the node ran out of memory"
-        return (
+        oom = Problem(
             pods.OOM_KILLED,
-            f"{launcher.name}: launcher container {exit.container} was OOMKilled (memory limit {limit}); "
-            f"fix: raise resources.limits.memory of container {exit.container}",
-            problems,
+            launcher.name,
+            f"launcher container {exit.container} was OOMKilled (memory limit {limit})",
+            f"raise resources.limits.memory of container {exit.container}",
         )
+        return pods.OOM_KILLED, oom.line(), [oom, *problems]
     message = f"mpirun exited with code {exit.code} ({exit.reason or 'Error'})"
     tail = f"; last lines: {exit.last_lines}" if exit.last_lines else ""
+    ended = Problem(pods.CONTAINER_EXITED, launcher.name, f"container {exit.container}: {message}{tail}")
     died = next((p for p in problems if p.reason in _WORKER_DEATHS), None)
     if died is not None:
-        return died.reason, f"{message} after {died.line()}{tail}", problems
-    return MPIRUN_FAILED, message + tail + _also(problems), problems
+        return died.reason, f"{message} after {died.line()}{tail}", [ended, *problems]
+    return MPIRUN_FAILED, message + tail + _also(problems), [ended, *problems]
 
 
 _WORKER_DEATHS = (pods.OOM_KILLED, pods.CRASH_LOOP, pods.CONTAINER_EXITED)

@@ -9,7 +9,7 @@ import requests
 import yaml
 
 from mpifn import hooks, web
-from mpifn.manifests import OPENFAAS_TOKEN
+from mpifn.manifests import HOOKS, OPENFAAS_TOKEN
 from tests.conftest import ROOT, load_yaml
 from tests.support.metacontroller import as_observed, hook_request
 from tests.support.pod_security import pod_templates_of, restricted_problems
@@ -145,7 +145,7 @@ def test_the_auth_variants_wire_the_token_into_sync_and_finalize_and_the_probe_k
     assert token_file == f"/var/openfaas/secrets/{secret.key}"
     component = yaml.safe_load((ROOT / "deploy" / "components" / "auth-openfaas" / "kustomization.yaml").read_text())
     operations = yaml.safe_load(component["patches"][0]["patch"])
-    assert [op["value"] for op in operations] == [secret.reference()] * 2
+    assert [op["value"] for op in operations] == [secret.reference()] * len(HOOKS)  # sync, finalize, customize
 
 
 def test_the_token_file_of_the_manifests_is_what_the_server_reads(start_server, tmp_path, hello):

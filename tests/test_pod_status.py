@@ -118,7 +118,8 @@ def test_a_worker_image_without_the_worker_command_is_recognised(hello):
     assert status["reason"] == "WorkerCommandMissing"
     assert (
         'hello-worker-0: image "debian:bookworm-slim" has no /usr/local/bin/mpifn-worker (container mpi cannot '
-        "start); fix: the worker image must derive from mpibase, or set its own worker command that starts sshd"
+        "start); fix: the worker image must derive from mpibase, or set its own worker command: "
+        "an executable /usr/local/bin/mpifn-worker"
     ) in status["message"]
 
 
@@ -247,6 +248,7 @@ def test_a_failed_mpirun_gives_its_exit_code_and_last_lines(hello):
         "mpirun exited with code 7 (Error); last lines: hello: rank 0 starting | MPI_ABORT was invoked on rank 3 | "
         "with errorcode 7."
     )
+    assert status["pods"]["details"] == ["hello-launcher-x7k2p: container mpi: " + status["message"]]
 
 
 def test_a_worker_that_died_mid_run_is_the_reason_of_the_failure(hello):

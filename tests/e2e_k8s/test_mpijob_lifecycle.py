@@ -107,15 +107,19 @@ def test_c_launcher_fails(operator, k8s_cluster, namespace):
     cluster = k8s_cluster
     submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_FAIL: "true"}))
 
-    job = cluster.wait_for(phase_is(cluster, namespace, "Failed"), "MPIJob phase Failed", timeout=TIMEOUT)
+    # Told from the launcher pod (the customize hook's), refined if the Job's failure came first.
+    job = cluster.wait_for(
+        lambda: (j := phase_is(cluster, namespace, "Failed")()) and j["status"]["reason"] == "MPIRunFailed" and j,
+        "MPIJob phase Failed, reason MPIRunFailed",
+        timeout=TIMEOUT,
+    )
     status = job["status"]
-    assert status["reason"] == "BackoffLimitExceeded"
-    assert "BackoffLimitExceeded" in status["message"]
-    assert status["launcher"]["state"] == "Failed"
+    assert status["message"] == "mpirun exited with code 1 (Error)"
+    assert (status["launcher"]["state"], status["launcher"]["reason"]) == ("Failed", "BackoffLimitExceeded")
     assert status["launcher"]["failed"] >= 1
     assert status["completionTime"]
     failed = {c["type"]: c for c in status["conditions"]}["Failed"]
-    assert (failed["status"], failed["reason"]) == ("True", "BackoffLimitExceeded")
+    assert (failed["status"], failed["reason"]) == ("True", "MPIRunFailed")
     assert [p["status"]["phase"] for p in pods(cluster, namespace, "launcher")] == ["Failed"]
     assert operator.errors(namespace) == []
 

@@ -154,7 +154,8 @@ def reason_column(cluster: Cluster, namespace: str, name: str) -> str:
             "Pending",
             "WorkerCommandMissing",
             'noworker-worker-0: image "debian:bookworm-slim" has no /usr/local/bin/mpifn-worker (container mpi cannot '
-            "start); fix: the worker image must derive from mpibase, or set its own worker command that starts sshd",
+            "start); fix: the worker image must derive from mpibase, or set its own worker command: "
+            "an executable /usr/local/bin/mpifn-worker",
         ),
         ("oom", "Pending", "OOMKilled", "oom-worker-0: container mpi was OOMKilled (memory limit 64Mi)"),
         (
