@@ -1,6 +1,6 @@
 """`make bench`: issue 6, each comparison measured side by side in one run.
 
-    python -m bench.run [--quick] [--only sync,cold,http,probe]
+    python -m bench.run [--quick] [--only sync,cold,http,probe,status]
 
 Prints a table and writes bench-results/bench.json. Timings never decide a test;
 this script only reports them against the issue's targets."""
