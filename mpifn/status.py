@@ -187,7 +187,7 @@ def invalid_spec_status(problems: list[str], generation: int, previous: JsonObje
     if previous.get("phase") and previous.get("reason") != "InvalidSpec":
         message = "spec edit not applied: " + "; ".join(problems) + f"; the job stays {previous['phase']} as it was"
         kept = [c for c in previous.get("conditions") or [] if c.get("type") != SPEC_INVALID]
-        condition = _condition(SPEC_INVALID, True, SPEC_INVALID, message, previous, now)
+        condition = _condition(SPEC_INVALID, True, SPEC_INVALID, message, _conditions_by_type(previous), now)
         return {
             **previous,
             "reason": SPEC_INVALID,
