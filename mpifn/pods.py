@@ -205,7 +205,7 @@ def _launcher(pod: JsonObject) -> LauncherPod:
 def _pod_problem(pod: JsonObject, exits: bool) -> Problem | None:
     """The most severe problem of one pod; `exits` also counts containers that ended
     (workers must run for ever; the launcher's own end is read apart)."""
-    metadata, spec, status = _object(pod, "metadata"), _object(pod, "spec"), _object(pod, "status")
+    metadata, pod_spec, status = _object(pod, "metadata"), _object(pod, "spec"), _object(pod, "status")
     name = _text(metadata.get("name"))
     found: list[Problem] = []
     scheduled = next(
@@ -213,24 +213,37 @@ def _pod_problem(pod: JsonObject, exits: bool) -> Problem | None:
     )
     if scheduled.get("status") == "False" and scheduled.get("reason") in ("Unschedulable", "SchedulingGated"):
         message = _text(scheduled.get("message"))
-        found.append(Problem(UNSCHEDULABLE, name, f"cannot be scheduled: {message}", _scheduling_fix(message, spec)))
-    containers = {
-        _text(c.get("name")): c
-        for key in ("initContainers", "containers")
-        for c in _list(spec.get(key))
-        if isinstance(c, dict)
-    }
+        fix = _scheduling_fix(message, pod_spec)
+        found.append(Problem(UNSCHEDULABLE, name, f"cannot be scheduled: {message}", fix))
     for key in ("initContainerStatuses", "containerStatuses"):
         for container_status in _statuses(status, key):
-            problem = _container_problem(name, container_status, containers, exits)
-            if problem is not None:
-                found.append(problem)
+            if not _settled(container_status):
+                problem = _container_problem(name, container_status, pod_spec, exits)
+                if problem is not None:
+                    found.append(problem)
     return min(found, key=Problem.rank, default=None)
 
 
-def _container_problem(pod: str, status: JsonObject, containers: dict[str, JsonObject], exits: bool) -> Problem | None:
+def _settled(status: JsonObject) -> bool:
+    """Running, or ended well, and never restarted: nothing to read (most pods, most syncs)."""
+    state = status.get("state")
+    if status.get("lastState") or not isinstance(state, dict):
+        return False
+    ended = state.get("terminated")
+    return "running" in state or (isinstance(ended, dict) and ended.get("exitCode") == 0)
+
+
+def _container_problem(pod: str, status: JsonObject, pod_spec: JsonObject, exits: bool) -> Problem | None:
     name = _text(status.get("name"))
-    spec = containers.get(name, {})
+    spec = next(
+        (
+            c
+            for key in ("containers", "initContainers")
+            for c in _list(pod_spec.get(key))
+            if isinstance(c, dict) and c.get("name") == name
+        ),
+        {},
+    )
     state = _object(status, "state")
     waiting = _object(state, "waiting")
     waiting_reason = _text(waiting.get("reason"))
