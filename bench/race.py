@@ -48,6 +48,7 @@ from tests.support.server import free_port  # noqa: E402
 
 NAMESPACE = "race"
 WORKERS = 4
+KWOK_NODE_PODS = 110  # the pod capacity tests/e2e_k8s/kwok-stages/node-ready.yaml gives each node
 KUBEFLOW_HEALTH_PORT = 8080
 KUBEFLOW_ROLE_LABEL = "training.kubeflow.org/job-role"
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
@@ -432,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--{option.replace('_', '-')}: the {operator} race needs an existing path")
         if operator not in needs:
             parser.error(f"--operators: {operator!r} is neither kubeflow nor mpifn")
+    if args.jobs * (WORKERS + 1) > args.nodes * KWOK_NODE_PODS:
+        parser.error(
+            f"--jobs {args.jobs} needs {args.jobs * (WORKERS + 1)} pods: give --nodes of at least "
+            f"{-(-args.jobs * (WORKERS + 1) // KWOK_NODE_PODS)} (a kwok node holds {KWOK_NODE_PODS})"
+        )
     if (args.qps is None) != (args.burst is None) or (args.kcm_qps is None) != (args.kcm_burst is None):
         parser.error("give --qps with --burst, and --kcm-qps with --kcm-burst")
     settings = Settings(
