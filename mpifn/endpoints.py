@@ -6,6 +6,7 @@ from typing import Any
 
 from mpifn import api, hooks, web
 from mpifn import settings as operator_settings
+from mpifn.errors import RequestError
 from mpifn.web import Handler, Reply, hook_handler, json_reply
 
 _NUMERIC_QUERY_FIELDS = ("replicas", "minReplicas", "slots", "sshPort", "timeoutSeconds", "expires")
@@ -18,7 +19,7 @@ def probe_handler(payload: Any, query: Mapping[str, str]) -> Reply:
         payload = {key: value for key, value in payload.items() if key != "format"}
         for field in _NUMERIC_QUERY_FIELDS:
             if isinstance(payload.get(field), str):
-                payload[field] = _number(payload[field])
+                payload[field] = _number(field, payload[field])
     # Imported here: asyncio and the socket code are not needed to start sync or finalize.
     from mpifn import probe
 
@@ -29,13 +30,20 @@ def probe_handler(payload: Any, query: Mapping[str, str]) -> Reply:
     return json_reply(probe.report_json(report))
 
 
-def _number(text: str) -> int | float | str:
-    for kind in (int, float):
+def _number(field: str, text: str) -> int | float | str:
+    """A query value as the number it spells (the schema then judges it), else unchanged.
+    Integers follow the JSON body's rule: beyond 64 bits is a bad request."""
+    try:
+        int(text)
+    except ValueError:
         try:
-            return kind(text)
+            return float(text)
         except ValueError:
-            continue
-    return text
+            return text
+    try:
+        return web.integer_in_64_bits(text.strip())
+    except ValueError as error:
+        raise RequestError(f"probe.{field}: {error}") from None
 
 
 @dataclass(frozen=True)

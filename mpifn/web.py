@@ -178,13 +178,14 @@ def decode(body: bytes) -> Any:
     # Otherwise the standard library looks at the integers (rare: a long number in a string).
     if b"0000" in body[::4].translate(_DIGITS_ONLY):
         try:
-            json.loads(body, parse_int=_integer_in_64_bits)
+            json.loads(body, parse_int=integer_in_64_bits)
         except RecursionError:
             raise ValueError("nested too deeply to check its integers") from None
     return value
 
 
-def _integer_in_64_bits(text: str) -> int:
+def integer_in_64_bits(text: str) -> int:
+    """The integer a JSON number or query value spells, if it fits in 64 bits; else ValueError."""
     number = int(text) if len(text) <= 20 else None  # 20 characters: 2**64 - 1, or -2**63
     if number is None or number not in _INTEGER_RANGE:
         shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"

@@ -171,6 +171,15 @@ def test_an_integer_beyond_64_bits_is_400(server, hello):
     )
 
 
+def test_a_probe_query_integer_beyond_64_bits_is_400(server):
+    query = {"namespace": "a", "name": "b", "replicas": "1", "slots": str(2**70)}
+    response = requests.get(server.url("probe"), params=query, timeout=5)
+    assert (response.status_code, response.json()["error"]) == (
+        400,
+        "probe.slots: the integer 1180591620717411303424 does not fit in 64 bits (Kubernetes stores integers as int64)",
+    )
+
+
 def test_the_customize_hook_is_a_route_of_sync(server, hello):
     response = requests.post(server.url("sync") + "/customize", json={"controller": {}, "parent": hello}, timeout=10)
     assert response.status_code == 200
