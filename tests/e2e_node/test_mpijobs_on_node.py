@@ -178,7 +178,10 @@ def test_c2_strict_mode_fails_naming_the_worker_and_mpirun_never_starts(operator
     ]
     assert launcher_containers == [INIT], launcher_containers
     assert failed["status"]["launcher"]["state"] == "Failed"
-    assert failed["status"]["message"], "the MPIJob status says why it failed"
+    # the MPIJob status says why, from the init step's termination message
+    assert failed["status"]["reason"] == "WorkersUnreachable", failed["status"]
+    assert "mpirun never started: 1 of 2 workers reachable, 2 needed" in failed["status"]["message"]
+    assert left_out in failed["status"]["message"], failed["status"]["message"]
 
 
 # --------------------------------------------------------------------------- d
