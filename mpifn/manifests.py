@@ -7,6 +7,7 @@ hooks and child rules of the main controller into its own, so Components combine
 order: whatever was applied before or after, all controllers end up the same."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ CHILD_RESOURCES = [
 # the job's own pods, which sync reads to explain a stuck or failed job. The Component
 # no-pod-status removes it.
 HOOKS = ("sync", "finalize", "customize")
+# Controllers that still have the customize hook carry this label, so that Components
+# patch that hook only where it exists, whether no-pod-status came before them or after.
+POD_STATUS_LABEL = "mpifn.dev/pod-status"
+POD_STATUS_ON = "customize"
 FUNCTIONS = ("sync", "finalize", "probe")
 MAIN_CONTROLLER = "mpifn-mpijob"
 FUNCTIONS_NAMESPACE = "mpifn"
@@ -113,7 +118,7 @@ def composite_controller(name: str, parent_api_version: str, plural: str) -> dic
     return {
         "apiVersion": "metacontroller.k8s.io/v1alpha1",
         "kind": "CompositeController",
-        "metadata": {"name": name, "labels": _labels("controller")},
+        "metadata": {"name": name, "labels": {**_labels("controller"), POD_STATUS_LABEL: POD_STATUS_ON}},
         "spec": {
             "generateSelector": True,
             "parentResource": {"apiVersion": parent_api_version, "resource": plural},
@@ -150,6 +155,16 @@ def _component(**fields: Any) -> dict[str, Any]:
 
 
 _CONTROLLERS = {"group": "metacontroller.k8s.io", "kind": "CompositeController"}
+_WITH_CUSTOMIZE = {**_CONTROLLERS, "labelSelector": f"{POD_STATUS_LABEL}={POD_STATUS_ON}"}
+
+
+def _hook_patches(operation: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`operation` on every hook of every controller; on customize only where it is on."""
+    always = [hook for hook in HOOKS if hook != "customize"]
+    return [
+        {"target": _CONTROLLERS, "patch": _json_patch([operation(hook) for hook in always])},
+        {"target": _WITH_CUSTOMIZE, "patch": _json_patch([operation("customize")])},
+    ]
 
 
 def _json_patch(operations: list[dict[str, Any]]) -> str:
@@ -158,20 +173,17 @@ def _json_patch(operations: list[dict[str, Any]]) -> str:
 
 
 def hook_target_component(target: HookTarget) -> dict[str, Any]:
-    operations = [
-        {"op": "replace", "path": f"/spec/hooks/{hook}/webhook/url", "value": target.hook_url(hook)} for hook in HOOKS
-    ]
-    return _component(patches=[{"target": _CONTROLLERS, "patch": _json_patch(operations)}])
+    return _component(
+        patches=_hook_patches(
+            lambda hook: {"op": "replace", "path": f"/spec/hooks/{hook}/webhook/url", "value": target.hook_url(hook)}
+        )
+    )
 
 
 def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """Metacontroller sends the token on every hook; sync and finalize (if kustomize builds
     them) mount it and require it. Every function mounts the probe key: sync signs each
     launcher's probe request with it, the probe refuses requests it did not sign."""
-    controller = [
-        {"op": "add", "path": f"/spec/hooks/{hook}/webhook/authorization", "value": secret.reference()}
-        for hook in HOOKS
-    ]
     pod = "/spec/template/spec"
     probe_key: list[dict[str, Any]] = [
         {
@@ -211,7 +223,13 @@ def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) 
     ]
     return _component(
         patches=[
-            {"target": _CONTROLLERS, "patch": _json_patch(controller)},
+            *_hook_patches(
+                lambda hook: {
+                    "op": "add",
+                    "path": f"/spec/hooks/{hook}/webhook/authorization",
+                    "value": secret.reference(),
+                }
+            ),
             *(
                 {
                     "target": {
@@ -233,8 +251,12 @@ def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) 
 def no_pod_status_component() -> dict[str, Any]:
     """Without the customize hook: Metacontroller watches no pods and sends none; the
     status is told from the StatefulSet and the launcher Job alone."""
-    remove = [{"op": "remove", "path": "/spec/hooks/customize"}]
-    return _component(patches=[{"target": _CONTROLLERS, "patch": _json_patch(remove)}])
+    label = POD_STATUS_LABEL.replace("/", "~1")  # JSON pointer escape
+    remove = [
+        {"op": "remove", "path": "/spec/hooks/customize"},
+        {"op": "remove", "path": f"/metadata/labels/{label}"},
+    ]
+    return _component(patches=[{"target": _WITH_CUSTOMIZE, "patch": _json_patch(remove)}])
 
 
 def gang_component(api_version: str) -> dict[str, Any]:
@@ -260,7 +282,7 @@ def api_component(controller: str) -> dict[str, Any]:
                 "source": {**_CONTROLLERS, "name": MAIN_CONTROLLER, "fieldPath": field},
                 "targets": [{"select": {**_CONTROLLERS, "name": controller}, "fieldPaths": [field]}],
             }
-            for field in ("spec.hooks", "spec.childResources")
+            for field in ("metadata.labels", "spec.hooks", "spec.childResources")
         ],
     )
 

@@ -82,16 +82,19 @@ def assert_wired(
     }
     for name, controller in found.items():
         assert controller["spec"]["hooks"] == expected_hooks, name
+        labels = controller["metadata"]["labels"]
+        assert (manifests.POD_STATUS_LABEL in labels) == pod_status, name
         podgroups = [r["apiVersion"] for r in controller["spec"]["childResources"] if r["resource"] == "podgroups"]
         assert podgroups == ([GANGS[gang]] if gang else []), name
 
 
 COMBINATIONS = [
-    (target, auth, gang, apis)
+    (target, auth, gang, apis, pod_status)
     for target in manifests.HOOK_TARGETS
     for auth in (False, True)
     for gang in GANGS
     for apis in ((), ("kubeflow",), ("seed",), ("kubeflow", "seed"))
+    for pod_status in (True, False)
 ]
 
 
@@ -102,23 +105,19 @@ def test_every_component_is_in_the_combinations():
     assert on_disk == named | {manifests.NO_POD_STATUS}
 
 
-@pytest.mark.parametrize(("target", "auth", "gang", "apis"), COMBINATIONS)
-def test_components_combine_in_any_order(tmp_path, target, auth, gang, apis):
-    parts = [target, *([TOKENS[target].component] if auth else []), *([gang] if gang else []), *apis]
+@pytest.mark.parametrize(("target", "auth", "gang", "apis", "pod_status"), COMBINATIONS)
+def test_components_combine_in_any_order(tmp_path, target, auth, gang, apis, pod_status):
+    parts = [
+        target,
+        *([TOKENS[target].component] if auth else []),
+        *([gang] if gang else []),
+        *apis,
+        *([] if pod_status else [manifests.NO_POD_STATUS]),
+    ]
     for order, components in enumerate((parts, parts[::-1])):
         folder = tmp_path / str(order)
         folder.mkdir()
-        assert_wired(combination(folder, components), target, auth, gang, apis)
-
-
-@pytest.mark.parametrize(("target", "auth"), [(target, auth) for target in manifests.HOOK_TARGETS for auth in (0, 1)])
-def test_no_pod_status_listed_last_drops_the_customize_hook(tmp_path, target, auth):
-    """Last: the Components before it patch the customize hook, which must still be there."""
-    parts = [target, *([TOKENS[target].component] if auth else []), "kubeflow", "seed"]
-    for order, components in enumerate(([*parts, manifests.NO_POD_STATUS], [*parts[::-1], manifests.NO_POD_STATUS])):
-        folder = tmp_path / str(order)
-        folder.mkdir()
-        assert_wired(combination(folder, components), target, bool(auth), None, ("kubeflow", "seed"), False)
+        assert_wired(combination(folder, components), target, auth, gang, apis, pod_status)
 
 
 def test_without_components_the_hooks_are_on_the_openfaas_gateway(tmp_path):
