@@ -144,8 +144,9 @@ def test_the_auth_variants_wire_the_token_into_sync_and_finalize_and_the_probe_k
     assert guarded["functions"]["sync"]["secrets"] == [secret.name, "mpifn-probe-key"]
     assert token_file == f"/var/openfaas/secrets/{secret.key}"
     component = yaml.safe_load((ROOT / "deploy" / "components" / "auth-openfaas" / "kustomization.yaml").read_text())
-    operations = yaml.safe_load(component["patches"][0]["patch"])
-    assert [op["value"] for op in operations] == [secret.reference()] * len(HOOKS)  # sync, finalize, customize
+    # sync and finalize on every controller, customize on those that have it
+    operations = [op for patch in component["patches"] for op in yaml.safe_load(patch["patch"])]
+    assert [op["value"] for op in operations] == [secret.reference()] * len(HOOKS)
 
 
 def test_the_token_file_of_the_manifests_is_what_the_server_reads(start_server, tmp_path, hello):
