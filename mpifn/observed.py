@@ -128,7 +128,7 @@ def object_problems(obj: JsonObject, where: str) -> list[str]:
 
 
 def desired_form(child: JsonObject) -> JsonObject:
-    applied = child.get("metadata", {}).get("annotations", {}).get(api.LAST_APPLIED_ANNOTATION)
+    applied = ((child.get("metadata") or {}).get("annotations") or {}).get(api.LAST_APPLIED_ANNOTATION)
     if applied:
         try:
             form = orjson.loads(applied)

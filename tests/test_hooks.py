@@ -124,6 +124,17 @@ def test_an_invalid_edit_keeps_the_phase_and_children_with_a_spec_invalid_condit
     assert "SpecInvalid" not in [c["type"] for c in healed["conditions"]]
 
 
+def test_an_invalid_edit_echoes_a_child_whose_annotations_are_null(hello):
+    parent, observed, _ = settle(hello)
+    config = next(child for child in observed if child["kind"] == "ConfigMap")
+    config["metadata"]["annotations"] = None  # no last-applied copy: the object itself is echoed
+    broken = copy.deepcopy(parent)
+    broken["spec"]["replicas"] = None
+    response = hooks.sync(hook_request(broken, observed), now=T0)
+    echoed = next(c for c in response["children"] if c["kind"] == "ConfigMap")
+    assert echoed["data"] == config["data"]
+
+
 def test_an_invalid_edit_of_a_finished_job_keeps_how_it_ended(hello):
     parent, observed, _ = settle(hello)
     failed = with_status(observed, "Job", {"failed": 1, "conditions": [

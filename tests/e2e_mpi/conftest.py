@@ -100,14 +100,13 @@ def e2e_user(e2e_tools):
         key = base / "probe.key"
         key.write_text(secrets.token_hex(32))
         os.chmod(key, 0o600)
-        os.environ[PROBE_KEY_VARIABLE] = str(key)
         for script, name in (
             ("mpifn-worker.sh", "mpifn-worker"),
             ("mpifn-launcher-init.sh", "mpifn-launcher-init"),
         ):
             shutil.copy(IMAGE_DIR / script, bindir / name)
             os.chmod(bindir / name, 0o755)
-        yield LabUser(TEST_USER, entry.pw_uid, entry.pw_gid, home, base)
+        yield LabUser(TEST_USER, entry.pw_uid, entry.pw_gid, home, base, key)
     finally:
         try:
             entry = pwd.getpwnam(TEST_USER)
@@ -116,10 +115,22 @@ def e2e_user(e2e_tools):
             _wait_gone(leftovers)
         except KeyError:
             pass
-        os.environ.pop(PROBE_KEY_VARIABLE, None)
         if created:
             run(["userdel", TEST_USER], check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def probe_key(e2e_user, monkeypatch):
+    """The session's probe key in the environment for one test only (sync signs with it,
+    the probe checks it), so that it never reaches the suites that run after this one."""
+    from mpifn import settings
+
+    monkeypatch.setenv(PROBE_KEY_VARIABLE, str(e2e_user.probe_key))
+    settings.current.cache_clear()
+    yield e2e_user.probe_key
+    monkeypatch.delenv(PROBE_KEY_VARIABLE)
+    settings.current.cache_clear()
 
 
 @pytest.fixture(scope="session")

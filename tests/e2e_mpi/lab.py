@@ -136,6 +136,7 @@ class LabUser:
     gid: int
     home: Path
     base: Path  # root-owned folder (0755) holding everything of this session
+    probe_key: Path  # the key sync signs the launcher's probe fields with and the probe checks
 
 
 # --------------------------------------------------------------------------
