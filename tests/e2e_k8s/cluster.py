@@ -295,6 +295,12 @@ def wait_ready(proc: Process, check: Callable[[], Any], what: str, timeout: floa
 # the cluster
 
 
+def control_plane_binaries() -> dict[str, Path]:
+    """etcd, the control plane and kubectl from the tool cache (a missing build fails here)."""
+    kubernetes = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+    return {"etcd": tool_binary("etcd"), **{name: tool_binary("kubernetes", name) for name in kubernetes}}
+
+
 class Cluster:
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok.
 
@@ -329,14 +335,7 @@ class Cluster:
     def start(self) -> Cluster:
         t0 = time.monotonic()
         # resolve every binary first: a missing build is reported before anything starts
-        self.bin = {
-            "etcd": tool_binary("etcd"),
-            "kube-apiserver": tool_binary("kubernetes", "kube-apiserver"),
-            "kube-controller-manager": tool_binary("kubernetes", "kube-controller-manager"),
-            "kube-scheduler": tool_binary("kubernetes", "kube-scheduler"),
-            "kubectl": tool_binary("kubernetes", "kubectl"),
-            "kwok": tool_binary("kwok"),
-        }
+        self.bin = {**control_plane_binaries(), "kwok": tool_binary("kwok")}
         self.dir = Path(tempfile.mkdtemp(prefix="mpifn-e2e-k8s-"))
         try:
             self._step("etcd", self._start_etcd)

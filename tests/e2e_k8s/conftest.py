@@ -20,10 +20,8 @@ reason; nothing here skips.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from tests.support.driver import Driver, HookProxy
 from tests.support.server import serve
 
 from .cluster import Cluster, install_operator
+from .jobs import fresh_namespace
 
 HERE = Path(__file__).resolve().parent
 
@@ -106,11 +105,7 @@ def operator(k8s_cluster, hook_proxy):
 
 @pytest.fixture
 def namespace(k8s_cluster, request):
-    base = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
-    name = f"{base}-{uuid.uuid4().hex[:5]}"
-    k8s_cluster.create_namespace(name)
-    yield name
-    k8s_cluster.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+    yield from fresh_namespace(k8s_cluster, request.node.name)
 
 
 @pytest.fixture

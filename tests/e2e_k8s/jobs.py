@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import re
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -22,6 +25,15 @@ CHILD_KINDS = {
 TIMEOUT = 90
 # qualified: other suites install the kubeflow and seed MPIJob CRDs, whose short names are the same
 MPIJOBS = "mpijobs.mpifn.dev"
+
+
+def fresh_namespace(cluster: Cluster, test_name: str) -> Iterator[str]:
+    """A fresh namespace named after the test, deleted (without waiting) afterwards."""
+    base = re.sub(r"[^a-z0-9-]", "-", test_name.lower())[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:5]}"
+    cluster.create_namespace(name)
+    yield name
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
 
 
 def hello(namespace: str, replicas: int = 4, launcher_annotations: dict | None = None, **spec) -> dict:

@@ -27,7 +27,6 @@ import secrets
 import sys
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import pytest
 import yaml
 
 from tests.e2e_k8s.cluster import REPO_ROOT, ComponentError
+from tests.e2e_k8s.jobs import fresh_namespace
 from tests.support.driver import Driver, HookProxy
 
 from .node import Node
@@ -191,8 +191,4 @@ def operator(node, install, hook_proxy):
 
 @pytest.fixture
 def namespace(node, request):
-    base = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
-    name = f"{base}-{uuid.uuid4().hex[:5]}"
-    node.create_namespace(name)
-    yield name
-    node.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+    yield from fresh_namespace(node, request.node.name)

@@ -38,7 +38,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e_k8s.cluster import Cluster, ComponentError, http_get, tool_binary, wait_ready
+from tests.e2e_k8s.cluster import (
+    Cluster,
+    ComponentError,
+    control_plane_binaries,
+    http_get,
+    tool_binary,
+    wait_ready,
+)
 from tests.support.server import free_port
 
 LOCK = Path("/tmp/mpifn-e2e-node.lock")
@@ -172,11 +179,7 @@ class Node(Cluster):
     def start(self) -> Node:
         t0 = time.monotonic()
         self.bin = {
-            "etcd": tool_binary("etcd"),
-            "kube-apiserver": tool_binary("kubernetes", "kube-apiserver"),
-            "kube-controller-manager": tool_binary("kubernetes", "kube-controller-manager"),
-            "kube-scheduler": tool_binary("kubernetes", "kube-scheduler"),
-            "kubectl": tool_binary("kubernetes", "kubectl"),
+            **control_plane_binaries(),
             "kubelet": tool_binary("kubernetes", "kubelet"),
             "kube-proxy": tool_binary("kubernetes", "kube-proxy"),
             "crictl": tool_binary("crictl"),
