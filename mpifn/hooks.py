@@ -43,7 +43,8 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
             "children": observed.desired_forms(),
         }
     state = lifecycle.decide(job, observed, previous, moment)
-    if _signature_outdated(job, observed, state, settings, moment):
+    frozen = _frozen_launcher_template(observed, job.name)
+    if _signature_outdated(frozen, state, settings, moment):
         # A launcher that has not started yet and whose probe signature would be refused
         # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
@@ -56,7 +57,7 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
         "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment), told),
         "children": []
         if state.expired
-        else desired_children(job, observed, state, settings, gang, _uid(parent), moment),
+        else desired_children(job, observed, state, settings, gang, frozen, _uid(parent), moment),
     }
     if state.resync_after_seconds is not None:
         response["resyncAfterSeconds"] = state.resync_after_seconds
@@ -120,6 +121,7 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
             stopping,
             settings,
             gang_of(request.get("controller")),
+            _frozen_launcher_template(observed, job.name),
             _uid(parent),
             moment,
             generate_secret=False,
@@ -143,10 +145,12 @@ def desired_children(
     state: Lifecycle,
     settings: Settings,
     gang: Gang | None,
+    frozen_launcher: JsonObject | None,
     uid: str,
     now: datetime,
     generate_secret: bool = True,
 ) -> list[JsonObject]:
+    """`frozen_launcher` is the running launcher's pod template (_frozen_launcher_template)."""
     children = [
         worker_service(job),
         worker_statefulset(job, state.run_workers, settings, gang),
@@ -158,12 +162,8 @@ def desired_children(
     if secret is not None or generate_secret:
         children.append(ssh_secret(job.name, secret))
     if state.keep_launcher:
-        running = observed.get("Job", naming.launcher_name(job.name))
-        # Parsed afresh from the last-applied annotation (without one, the observed object's
-        # own template, which nothing after this edits): the launcher keeps it without a copy.
-        frozen = desired_form(running).get("spec", {}).get("template") if running else None
-        signed = None if frozen else _signed(job, uid, now, settings)
-        children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen, signed))
+        signed = None if frozen_launcher else _signed(job, uid, now, settings)
+        children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen_launcher, signed))
     return sorted(children, key=lambda child: (child["kind"], child["metadata"]["name"]))
 
 
@@ -187,7 +187,15 @@ def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings) -> Signed 
     return fields, signing.signature(fields, key)
 
 
-def _signature_outdated(job: MPIJob, observed: Observed, state: Lifecycle, settings: Settings, now: datetime) -> bool:
+def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject | None:
+    """The pod template of the launcher Job that exists (immutable once created), parsed afresh
+    from its last-applied annotation (without one, the observed object's own template, which
+    nothing after this edits): the launcher keeps it without a copy."""
+    running = observed.get("Job", naming.launcher_name(job_name))
+    return desired_form(running).get("spec", {}).get("template") if running else None
+
+
+def _signature_outdated(frozen: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:
     launcher = state.launcher
     if not (
         state.keep_launcher and launcher.exists and launcher.active == 0 and launcher.state in ("Waiting", "Suspended")
@@ -196,9 +204,7 @@ def _signature_outdated(job: MPIJob, observed: Observed, state: Lifecycle, setti
     keys = signing.accepted_keys(settings)
     if not keys:
         return False
-    running = observed.get("Job", naming.launcher_name(job.name))
-    template = desired_form(running).get("spec", {}).get("template") if running else None
-    return signing.outdated(signed_in(template or {}), keys, now.timestamp())
+    return signing.outdated(signed_in(frozen or {}), keys, now.timestamp())
 
 
 def _uid(parent: JsonObject) -> str:
