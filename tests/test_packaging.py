@@ -117,7 +117,7 @@ def test_stack_builds_every_function_offline():
         assert (handler / "Dockerfile").resolve().is_file(), name
         assert f'{name} = functions_framework.http(entry_point("{name}"))' in (handler / "main.py").read_text()
         assert function["environment"]["FUNCTION_TARGET"] == name
-        assert function["labels"]["com.openfaas.scale.zero"] == "true"
+        assert function["labels"] == {"com.openfaas.scale.min": "1"}  # what CE accepts: tests/test_openfaas_ce.py
 
 
 def test_knative_services_scale_to_zero_on_the_revision_template():
