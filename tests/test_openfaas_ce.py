@@ -7,6 +7,8 @@ label, `com.openfaas.scale.min`/`max` above 5 (pkg/handlers/validate.go, validat
 an annotation whose name holds `amazonaws.com` or `gke.io`, a `topic` annotation with a comma
 (pkg/handlers/deploy.go, buildAnnotations), a namespace other than its function namespace,
 and (on deploy) a 16th function. `ce_refusal` and `ce_stack_refusals` restate those rules.
+OpenFaaS Pro's scale to zero comes only from the README's `faas-cli deploy --label ...`
+command, which CE must refuse.
 """
 
 import re
@@ -143,3 +145,23 @@ def test_every_openfaas_label_in_the_shipped_manifests_is_one_ce_accepts():
     for path in files:
         labels = dict(pattern.findall(path.read_text()))
         assert ce_refusal(labels) is None, f"{path.relative_to(ROOT)}: {ce_refusal(labels)}"
+
+
+def pro_commands() -> list[str]:
+    """The README's `faas-cli deploy ... --label ...` commands: OpenFaaS Pro's scale to zero."""
+    readme = (ROOT / "README.md").read_text()
+    return [line for line in readme.splitlines() if "faas-cli deploy" in line and "--label" in line]
+
+
+def test_the_readme_adds_scale_to_zero_only_by_a_command_that_ce_refuses():
+    """faas-cli deploy merges each `--label K=V` over every function's stack labels (commands/deploy.go:
+    util.MergeMap, the flag wins), so the Pro labels never sit in a file someone deploys to CE."""
+    commands = pro_commands()
+    assert commands, "README: the OpenFaaS Pro command (faas-cli deploy -f stack.yml --label ...)"
+    for command in commands:
+        stack = ROOT / re.search(r"-f (\S+)", command).group(1)
+        flags = dict(flag.split("=", 1) for flag in re.findall(r"--label (\S+)", command))
+        assert flags["com.openfaas.scale.zero"] == "true", command
+        for name, function in load(stack)["functions"].items():
+            merged = {**function.get("labels", {}), **flags}
+            assert ce_refusal(merged) is not None, f"{command}: {name} would deploy on CE"
