@@ -84,8 +84,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     ):
         proxy = HookProxy(server.base_url).start()
         try:
-            controller = install_operator(cluster, proxy.base_url)
-            driver = Driver(cluster, controller, proxy, args.resync_period or None, tuple(args.flag)).start()
+            controllers = install_operator(cluster, proxy.base_url)
+            driver = Driver(cluster, controllers, proxy, args.resync_period or None, tuple(args.flag)).start()
             try:
                 rest = {"finished": "Succeeded", "running": "Running"}
                 cluster.create_namespace(NAMESPACE)

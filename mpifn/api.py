@@ -7,6 +7,10 @@ VERSION: Final = "v1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 KIND: Final = "MPIJob"
 PLURAL: Final = "mpijobs"
+# A job's pods are read by a controller of their own (the explain controller), whose parents
+# are these objects: one per job whose children say something is wrong (mpifn.explain).
+EXPLANATION_KIND: Final = "MPIJobExplanation"
+EXPLANATION_PLURAL: Final = "mpijobexplanations"
 
 SEED_API_VERSION: Final = "skatelescope.org/v1"
 KUBEFLOW_API_VERSION: Final = "kubeflow.org/v2beta1"
@@ -24,5 +28,6 @@ SSH_CONFIG: Final = f"{CONFIG_DIR}/ssh_config"
 SSH_WRAPPER: Final = f"{CONFIG_DIR}/ssh"
 
 LAST_APPLIED_ANNOTATION: Final = "metacontroller.k8s.io/last-applied-configuration"
-# The customize hook is served by the sync function under this path of its URL.
+# The customize hook (the explain controller's) is served by the sync function under this
+# path of its URL.
 CUSTOMIZE_PATH: Final = "/customize"

@@ -1,12 +1,17 @@
-"""The two Metacontroller hooks as pure functions: request -> response."""
+"""The Metacontroller hooks as pure functions: request -> response.
+
+sync and finalize serve the MPIJob controllers; sync and customize also serve the explain
+controller, whose parents are MPIJobExplanations (mpifn.explain): one function, dispatched
+on the parent's kind."""
 
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from mpifn import api, lifecycle, naming, signing
+from mpifn import api, explain, lifecycle, naming, signing
 from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
+from mpifn.children.explanation import job_explanation
 from mpifn.children.launcher import launcher_job, signed_in
 from mpifn.children.podgroup import Gang, gang_of, pod_group
 from mpifn.children.service import worker_service
@@ -16,11 +21,12 @@ from mpifn.errors import InvalidSpec, RequestError
 from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
 from mpifn.observed import Observed, desired_form, object_problems, observed_children
-from mpifn.pods import pod_group_problem, read_pods
+from mpifn.pods import pod_group_problem, read_explanation
 from mpifn.settings import Settings
 from mpifn.signing import Signed, SignedJob
 from mpifn.spec import parse_job
-from mpifn.status import explain, invalid_spec_status, job_status
+from mpifn.status import explain as explain_status
+from mpifn.status import invalid_spec_status, job_status
 
 JsonObject = dict[str, Any]
 
@@ -28,6 +34,8 @@ JsonObject = dict[str, Any]
 def sync(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:
     """Desired children and status of one MPIJob."""
     parent, observed = _read(request)
+    if explain.is_explanation(parent):
+        return explain.sync(parent, request.get("related"))
     if request.get("finalizing"):
         return finalize(request, settings, now)
     settings = settings or operator_settings.current()
@@ -50,47 +58,37 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
     gang = gang_of(request.get("controller"))
-    report = read_pods(request.get("related"), job.namespace, job.name)
+    explanation = observed.get(api.EXPLANATION_KIND, naming.explanation_name(job.name))
+    report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
-    told = explain(state, report, waiting_gang, previous)
-    response: JsonObject = {
-        "status": job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment), told),
-        "children": []
+    told = explain_status(state, report, waiting_gang, previous)
+    status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment), told)
+    explaining, explain_later = (
+        explain.wanted(state, status, previous, explanation, moment, settings)
+        if explain.enabled(request.get("controller"))
+        else (False, None)
+    )
+    children = (
+        []
         if state.expired
-        else desired_children(job, observed, state, settings, gang, frozen, _uid(parent), moment),
-    }
-    if state.resync_after_seconds is not None:
-        response["resyncAfterSeconds"] = state.resync_after_seconds
+        else desired_children(job, observed, state, settings, gang, frozen, _uid(parent), moment)
+        + ([job_explanation(job, settings)] if explaining else [])
+    )
+    response: JsonObject = {"status": status, "children": children}
+    resyncs = [seconds for seconds in (state.resync_after_seconds, explain_later) if seconds is not None]
+    if resyncs:
+        response["resyncAfterSeconds"] = min(resyncs)
     return response
 
 
-def customize(request: Any, settings: Settings | None = None) -> JsonObject:
-    """The related objects sync needs besides its children: the job's own pods, in its
-    namespace; the launcher's always, the workers' up to MPIFN_STATUS_MAX_WORKER_PODS
-    workers. Depends only on the parent (Metacontroller caches it per generation)."""
+def customize(request: Any) -> JsonObject:
+    """The explain controller's customize hook: the pods of the explanation's job. A
+    controller of an older install that still asks this for an MPIJob gets no pods (the
+    explain controller reads them now)."""
     parent = _parent(request)
-    namespace = parent["metadata"].get("namespace")
-    if not isinstance(namespace, str) or not namespace:
-        raise RequestError("parent.metadata.namespace: required (an MPIJob is namespaced)")
-    settings = settings or operator_settings.current()
-    name = parent["metadata"]["name"]
-    roles = [api.ROLE_LAUNCHER]
-    try:
-        if parse_job(parent, settings).replicas <= settings.status_max_worker_pods:
-            roles.append(api.ROLE_WORKER)
-    except InvalidSpec:
-        pass  # sync keeps what runs and reads no pods: the launcher's is enough to ask for
-    return {
-        "relatedResources": [
-            {
-                "apiVersion": "v1",
-                "resource": "pods",
-                "namespace": namespace,
-                "labelSelector": {"matchLabels": naming.role_labels(name, role)},
-            }
-            for role in roles
-        ]
-    }
+    if explain.is_explanation(parent):
+        return explain.customize(parent)
+    return {"relatedResources": []}
 
 
 def finalize(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpifn import api, schema
+from mpifn import api, explain, schema
 from mpifn.children.podgroup import SCHEDULER_PLUGINS, VOLCANO
 from mpifn.settings import DEFAULT_REGISTRY
 
@@ -31,17 +31,21 @@ CHILD_RESOURCES = [
     ("v1", "secrets", "OnDelete"),
     ("v1", "configmaps", "InPlace"),
     ("batch/v1", "jobs", "InPlace"),
+    (api.API_VERSION, api.EXPLANATION_PLURAL, "InPlace"),
 ]
 
 
-# The customize hook is a route of the sync function (<sync URL>/customize): it asks for
-# the job's own pods, which sync reads to explain a stuck or failed job. The Component
-# no-pod-status removes it.
+# Two kinds of controller (mpifn.explain): one per MPIJob API, with sync and finalize, and
+# the explain controller, whose parents are MPIJobExplanations, with sync and customize (a
+# route of the sync function, <sync URL>/customize) that asks for the pods of a stuck or
+# failed job. PARENT_LABEL tells them apart for the Components; the Component
+# no-pod-status removes the explain controller's customize hook and both POD_STATUS_LABELs.
 HOOKS = ("sync", "finalize", "customize")
-# Controllers that still have the customize hook carry this label, so that Components
-# patch that hook only where it exists, whether no-pod-status came before them or after.
-POD_STATUS_LABEL = "mpifn.dev/pod-status"
-POD_STATUS_ON = "customize"
+MPIJOB_HOOKS = ("sync", "finalize")
+EXPLAIN_HOOKS = ("sync", "customize")
+PARENT_LABEL = "mpifn.dev/parent"
+POD_STATUS_LABEL = explain.POD_STATUS_LABEL
+EXPLAIN_CONTROLLER = "mpifn-explain"
 FUNCTIONS = ("sync", "finalize", "probe")
 MAIN_CONTROLLER = "mpifn-mpijob"
 FUNCTIONS_NAMESPACE = "mpifn"
@@ -114,21 +118,40 @@ def _labels(component: str) -> dict[str, str]:
 
 
 def composite_controller(name: str, parent_api_version: str, plural: str) -> dict[str, Any]:
+    """The controller of one MPIJob API."""
+    labels = {PARENT_LABEL: "mpijob", POD_STATUS_LABEL: explain.ASKS_FOR_EXPLANATIONS}
+    return _controller(name, labels, parent_api_version, plural, CHILD_RESOURCES, MPIJOB_HOOKS)
+
+
+def explain_controller() -> dict[str, Any]:
+    """Reads the pods of the jobs that have an MPIJobExplanation, and only theirs."""
+    labels = {PARENT_LABEL: "explanation", POD_STATUS_LABEL: explain.READS_PODS}
+    return _controller(EXPLAIN_CONTROLLER, labels, api.API_VERSION, api.EXPLANATION_PLURAL, [], EXPLAIN_HOOKS)
+
+
+def _controller(
+    name: str,
+    labels: dict[str, str],
+    parent_api_version: str,
+    plural: str,
+    children: list[tuple[str, str, str]],
+    hooks: tuple[str, ...],
+) -> dict[str, Any]:
     hook = {"timeout": "10s"}
     return {
         "apiVersion": "metacontroller.k8s.io/v1alpha1",
         "kind": "CompositeController",
-        "metadata": {"name": name, "labels": {**_labels("controller"), POD_STATUS_LABEL: POD_STATUS_ON}},
+        "metadata": {"name": name, "labels": {**_labels("controller"), **labels}},
         "spec": {
             "generateSelector": True,
             "parentResource": {"apiVersion": parent_api_version, "resource": plural},
             "childResources": [
                 {"apiVersion": version, "resource": resource, "updateStrategy": {"method": method}}
-                for version, resource, method in CHILD_RESOURCES
+                for version, resource, method in children
             ],
             "hooks": {
                 hook_name: {"version": "v2", "webhook": {"url": DEFAULT_HOOK_TARGET.hook_url(hook_name), **hook}}
-                for hook_name in HOOKS
+                for hook_name in hooks
             },
         },
     }
@@ -155,14 +178,17 @@ def _component(**fields: Any) -> dict[str, Any]:
 
 
 _CONTROLLERS = {"group": "metacontroller.k8s.io", "kind": "CompositeController"}
-_WITH_CUSTOMIZE = {**_CONTROLLERS, "labelSelector": f"{POD_STATUS_LABEL}={POD_STATUS_ON}"}
+_MPIJOB_CONTROLLERS = {**_CONTROLLERS, "labelSelector": f"{PARENT_LABEL}=mpijob"}
+_ASKING_FOR_EXPLANATIONS = {**_CONTROLLERS, "labelSelector": f"{POD_STATUS_LABEL}={explain.ASKS_FOR_EXPLANATIONS}"}
+_WITH_CUSTOMIZE = {**_CONTROLLERS, "labelSelector": f"{POD_STATUS_LABEL}={explain.READS_PODS}"}
 
 
 def _hook_patches(operation: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
-    """`operation` on every hook of every controller; on customize only where it is on."""
-    always = [hook for hook in HOOKS if hook != "customize"]
+    """`operation` on every hook of every controller: sync everywhere, finalize on the MPIJob
+    controllers, customize where it is on."""
     return [
-        {"target": _CONTROLLERS, "patch": _json_patch([operation(hook) for hook in always])},
+        {"target": _CONTROLLERS, "patch": _json_patch([operation("sync")])},
+        {"target": _MPIJOB_CONTROLLERS, "patch": _json_patch([operation("finalize")])},
         {"target": _WITH_CUSTOMIZE, "patch": _json_patch([operation("customize")])},
     ]
 
@@ -249,14 +275,20 @@ def auth_component(secret: TokenSecret, workloads: tuple[tuple[str, str], ...]) 
 
 
 def no_pod_status_component() -> dict[str, Any]:
-    """Without the customize hook: Metacontroller watches no pods and sends none; the
-    status is told from the StatefulSet and the launcher Job alone."""
+    """No pod is ever read: the explain controller loses its customize hook and the MPIJob
+    controllers ask for no explanation; the status is told from the StatefulSet and the
+    launcher Job alone."""
     label = POD_STATUS_LABEL.replace("/", "~1")  # JSON pointer escape
-    remove = [
-        {"op": "remove", "path": "/spec/hooks/customize"},
-        {"op": "remove", "path": f"/metadata/labels/{label}"},
-    ]
-    return _component(patches=[{"target": _WITH_CUSTOMIZE, "patch": _json_patch(remove)}])
+    remove_label = {"op": "remove", "path": f"/metadata/labels/{label}"}
+    return _component(
+        patches=[
+            {
+                "target": _WITH_CUSTOMIZE,
+                "patch": _json_patch([{"op": "remove", "path": "/spec/hooks/customize"}, remove_label]),
+            },
+            {"target": _ASKING_FOR_EXPLANATIONS, "patch": _json_patch([remove_label])},
+        ]
+    )
 
 
 def gang_component(api_version: str) -> dict[str, Any]:
@@ -264,7 +296,7 @@ def gang_component(api_version: str) -> dict[str, Any]:
     return _component(
         patches=[
             {
-                "target": _CONTROLLERS,
+                "target": _MPIJOB_CONTROLLERS,
                 "patch": _json_patch([{"op": "add", "path": "/spec/childResources/-", "value": rule}]),
             }
         ]
@@ -340,9 +372,10 @@ def object_schema(api_version: str) -> dict[str, Any] | None:
 def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
     """Every generated file: the base under metacontroller/ and the Components, by path."""
     files: dict[Path, list[dict[str, Any]]] = {
-        Path("metacontroller/base/crd.yaml"): [mpijob_crd()],
+        Path("metacontroller/base/crd.yaml"): [mpijob_crd(), explanation_crd()],
         Path("metacontroller/base/compositecontroller.yaml"): [
-            composite_controller(MAIN_CONTROLLER, api.API_VERSION, api.PLURAL)
+            composite_controller(MAIN_CONTROLLER, api.API_VERSION, api.PLURAL),
+            explain_controller(),
         ],
     }
     for target in HOOK_TARGETS.values():
@@ -397,6 +430,33 @@ def mpijob_crd() -> dict[str, Any]:
                             },
                         }
                     },
+                }
+            ],
+        },
+    }
+
+
+def explanation_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{api.EXPLANATION_PLURAL}.{api.GROUP}", "labels": _labels("crd")},
+        "spec": {
+            "group": api.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": api.EXPLANATION_KIND,
+                "listKind": f"{api.EXPLANATION_KIND}List",
+                "plural": api.EXPLANATION_PLURAL,
+                "singular": api.EXPLANATION_KIND.lower(),
+            },
+            "versions": [
+                {
+                    "name": api.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": schema.EXPLANATION},
                 }
             ],
         },

@@ -64,6 +64,10 @@ def config_name(job: str) -> str:
     return f"{job}-config"
 
 
+def explanation_name(job: str) -> str:
+    return f"{job}-pods"
+
+
 def worker_pod_name(job: str, index: int) -> str:
     return f"{worker_name(job)}-{index}"
 

@@ -1,8 +1,10 @@
 """What the job's own pods say about why it is stuck or failed.
 
-A pure reading of the pods Metacontroller sends under `related` (asked for by the
-customize hook) into a small typed summary. Every detail quotes what the scheduler or
-the kubelet wrote; nothing here decides the phase (status.py does)."""
+A pure reading of a job's pods into a small typed summary. The explain controller gets the
+pods under `related` (its customize hook asks for them) and keeps those that tell something,
+cut to the fields read here (`telling_pods`), in its MPIJobExplanation's status; sync reads
+them back from there (`read_explanation`). Every detail quotes what the scheduler or the
+kubelet wrote; nothing here decides the phase (status.py does)."""
 
 import re
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ JsonObject = dict[str, Any]
 POD_KEY = "Pod.v1"
 MAX_LINE = 400  # characters of one detail: kubelet and scheduler messages can be long
 LAST_LINES = 5  # of the launcher's output
+MAX_KEPT_PODS = 128  # worker pods an explanation keeps, most severe first: its status stays far below etcd's limit
 
 # Status reasons for pod problems, in the order they lead the job's message.
 GANG_WAITING = "GangScheduling"
@@ -130,11 +133,49 @@ NO_PODS = PodReport(False, 0, (), None)
 
 def read_pods(related: Any, namespace: str, job_name: str) -> PodReport:
     """The job's pods in `related` ({"Pod.v1": {"ns/name": pod}}); anything else is ignored."""
-    pods = related.get(POD_KEY) if isinstance(related, dict) else None
-    if not isinstance(pods, dict):
+    workers, launchers = _job_pods(related, namespace, job_name)
+    problems = sorted(
+        (problem for problem in (_pod_problem(pod, exits=True) for pod in workers) if problem is not None),
+        key=Problem.rank,
+    )
+    newest = max(launchers, key=_creation, default=None)
+    return PodReport(True, len(workers) + len(launchers), tuple(problems), _launcher(newest) if newest else None)
+
+
+def telling_pods(related: Any, namespace: str, job_name: str) -> JsonObject:
+    """What an MPIJobExplanation's status keeps of the job's pods: how many were read, and
+    the newest launcher pod and the worker pods with a problem (at most MAX_KEPT_PODS, most
+    severe first), each cut to what read_pods reads (a pod's managed fields and most of its
+    spec would make the status large)."""
+    workers, launchers = _job_pods(related, namespace, job_name)
+    found = [(problem, pod) for pod in workers if (problem := _pod_problem(pod, exits=True)) is not None]
+    kept = [pod for _, pod in sorted(found, key=lambda pair: pair[0].rank())[:MAX_KEPT_PODS]]
+    newest = max(launchers, key=_creation, default=None)
+    if newest is not None:
+        kept.append(newest)
+    return {"read": len(workers) + len(launchers), "pods": [_essentials(pod) for pod in kept]}
+
+
+def read_explanation(explanation: JsonObject | None, namespace: str, job_name: str) -> PodReport:
+    """The report told by an MPIJobExplanation's status (NO_PODS before it has one)."""
+    status = _object(explanation, "status")
+    kept = status.get("pods")
+    if not isinstance(kept, list):
         return NO_PODS
+    by_name = {
+        f"{namespace}/{_text(_object(pod, 'metadata').get('name'))}": pod for pod in kept if isinstance(pod, dict)
+    }
+    report = read_pods({POD_KEY: by_name}, namespace, job_name)
+    return PodReport(True, max(_int(status.get("read")), report.read), report.problems, report.launcher)
+
+
+def _job_pods(related: Any, namespace: str, job_name: str) -> tuple[list[JsonObject], list[JsonObject]]:
+    """The job's live worker and launcher pods among `related`."""
+    pods = related.get(POD_KEY) if isinstance(related, dict) else None
     workers: list[JsonObject] = []
     launchers: list[JsonObject] = []
+    if not isinstance(pods, dict):
+        return workers, launchers
     for pod in pods.values():
         metadata = _object(pod, "metadata")
         labels = _object(metadata, "labels")
@@ -147,12 +188,39 @@ def read_pods(related: Any, namespace: str, job_name: str) -> PodReport:
             workers.append(pod)
         elif role == api.ROLE_LAUNCHER:
             launchers.append(pod)
-    problems = sorted(
-        (problem for problem in (_pod_problem(pod, exits=True) for pod in workers) if problem is not None),
-        key=Problem.rank,
-    )
-    newest = max(launchers, key=_creation, default=None)
-    return PodReport(True, len(workers) + len(launchers), tuple(problems), _launcher(newest) if newest else None)
+    return workers, launchers
+
+
+def _essentials(pod: JsonObject) -> JsonObject:
+    """The fields of a pod that read_pods reads, and nothing else."""
+    metadata, spec, status = _object(pod, "metadata"), _object(pod, "spec"), _object(pod, "status")
+    labels = _object(metadata, "labels")
+    containers = {
+        key: [
+            {
+                field: container[field]
+                for field in ("name", "image", "resources")
+                if field in container and (field != "resources" or "limits" in _object(container, field))
+            }
+            for container in _list(spec.get(key))
+            if isinstance(container, dict)
+        ]
+        for key in ("containers", "initContainers")
+        if key in spec
+    }
+    for containers_of_kind in containers.values():
+        for container in containers_of_kind:
+            if "resources" in container:
+                container["resources"] = {"limits": {"memory": _memory_limit(container)}}
+    anti = _object(_object(spec, "affinity"), "podAntiAffinity")
+    return {
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "creationTimestamp") if key in metadata}
+        | {"labels": {key: labels[key] for key in (api.LABEL_JOB, api.LABEL_ROLE) if key in labels}},
+        "spec": containers | ({"affinity": {"podAntiAffinity": anti}} if anti else {}),
+        "status": {
+            key: status[key] for key in ("conditions", "initContainerStatuses", "containerStatuses") if key in status
+        },
+    }
 
 
 def pod_group_problem(pod_group: JsonObject | None, needed: int) -> Problem | None:

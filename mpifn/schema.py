@@ -103,10 +103,14 @@ STATUS: dict[str, Any] = {
         },
         "startTime": {"type": "string"},
         "completionTime": {"type": "string"},
+        "progressTime": {
+            "type": "string",
+            "description": "When the workers or the launcher last changed; its pods are read once it is long past.",
+        },
         "conditions": {"type": "array", "items": _CONDITION},
         "pods": {
             "type": "object",
-            "description": "What the job's own pods say (read through the customize hook).",
+            "description": "What the job's own pods say (read by the explain controller).",
             "properties": {
                 "read": {"type": "integer", "description": "Pods read: the launcher and the workers asked for."},
                 "problems": {
@@ -118,6 +122,36 @@ STATUS: dict[str, Any] = {
                     "type": "array",
                     "description": "One line per pod with a problem (a bounded number): pod, cause, fix.",
                     "items": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+EXPLANATION: dict[str, Any] = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "required": ["job"],
+            "properties": {
+                "job": {"type": "string", "description": "The MPIJob (same namespace) whose pods to read."},
+                "workerPods": _boolean("Read the worker pods too, not only the launcher's."),
+            },
+        },
+        "status": {
+            "type": "object",
+            "description": "Written by the explain controller: the job's pods that tell something.",
+            "properties": {
+                "read": {"type": "integer", "description": "Pods read."},
+                "pods": {
+                    "type": "array",
+                    "description": "The newest launcher pod and the worker pods with a problem, cut to what is read.",
+                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                 },
             },
         },

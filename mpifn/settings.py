@@ -28,6 +28,9 @@ class Settings:
     # The customize hook asks for a job's worker pods only up to this many workers (the
     # launcher pod always): each pod read rides in every sync request of its job.
     status_max_worker_pods: int = 64
+    # A job whose workers or launcher have made no progress for this long has its pods read
+    # (mpifn.explain): a healthy start never pays for it.
+    explain_after_seconds: int = 60
 
 
 _ENV = {
@@ -44,6 +47,7 @@ _ENV = {
     "previous_probe_key_file": "MPIFN_PREVIOUS_PROBE_KEY_FILE",
     "probe_ticket_seconds": "MPIFN_PROBE_TICKET_SECONDS",
     "status_max_worker_pods": "MPIFN_STATUS_MAX_WORKER_PODS",
+    "explain_after_seconds": "MPIFN_EXPLAIN_AFTER_SECONDS",
 }
 
 

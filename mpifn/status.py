@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpifn import pods
+from mpifn.explain import progress_time
 from mpifn.lifecycle import FAILED, PENDING, RUNNING, SPEC_INVALID, SUCCEEDED, SUSPENDED, Lifecycle
 from mpifn.pods import LauncherPod, PodReport, Problem
 
@@ -46,7 +47,13 @@ def explain(lifecycle: Lifecycle, report: PodReport, gang: Problem | None, previ
         if told is not None and lifecycle.reason != "DeadlineExceeded":
             reason, message, shown = told
             return Explanation(reason, message, _summary(report.read, shown))
-        return Explanation(lifecycle.reason, lifecycle.message, None)
+        # status.pods on a failed job says its pods were read once they had ended (mpifn.explain
+        # stops asking then); until they have, nothing is shown.
+        init_failed = launcher is not None and launcher.init is not None and launcher.init.outcome != "ok"
+        ended = report.seen and (launcher is None or launcher.exit is not None or init_failed)
+        before = previous.get("pods")
+        carried = before if previous.get("phase") == FAILED and isinstance(before, dict) else None
+        return Explanation(lifecycle.reason, lifecycle.message, _summary(report.read, problems) if ended else carried)
     if lifecycle.phase not in (PENDING, RUNNING) or not (report.seen or problems):
         return Explanation(lifecycle.reason, lifecycle.message, None)
     reason, message = lifecycle.reason, lifecycle.message
@@ -172,6 +179,8 @@ def job_status(
         },
         "conditions": [_condition(kind, *states[kind], before, now) for kind in CONDITION_TYPES],
     }
+    if lifecycle.phase in (PENDING, RUNNING):
+        status["progressTime"] = progress_time(lifecycle, previous, now)
     if lifecycle.start_time:
         status["startTime"] = lifecycle.start_time
     if lifecycle.completion_time:

@@ -12,6 +12,7 @@ from tests.conftest import EXAMPLES, ROOT
 from tests.support.kubernetes import validate_strict
 from tests.support.listeners import SSH_BANNER, listening
 from tests.support.metacontroller import hook_request
+from tests.support.pods import explanation_with
 from tests.support.server import free_port
 
 
@@ -181,7 +182,10 @@ def test_a_probe_query_integer_beyond_64_bits_is_400(server):
 
 
 def test_the_customize_hook_is_a_route_of_sync(server, hello):
-    response = requests.post(server.url("sync") + "/customize", json={"controller": {}, "parent": hello}, timeout=10)
+    explanation = explanation_with(hello, [])
+    response = requests.post(
+        server.url("sync") + "/customize", json={"controller": {}, "parent": explanation}, timeout=10
+    )
     assert response.status_code == 200
     assert [rule["resource"] for rule in response.json()["relatedResources"]] == ["pods", "pods"]
     refused = requests.post(server.url("sync") + "/customize", json={"parent": {"kind": "MPIJob"}}, timeout=10)

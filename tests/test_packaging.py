@@ -40,16 +40,22 @@ def test_every_crd_is_valid_and_every_api_has_a_controller():
             if document["kind"] == "CustomResourceDefinition":
                 kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
     controllers = [d for docs in generated_manifests().values() for d in docs if d["kind"] == "CompositeController"]
-    assert sorted(c["spec"]["parentResource"]["apiVersion"] for c in controllers) == [
-        "kubeflow.org/v2beta1",
-        "mpifn.dev/v1",
-        "skatelescope.org/v1",
+    parents = sorted(
+        (c["spec"]["parentResource"]["apiVersion"], c["spec"]["parentResource"]["resource"]) for c in controllers
+    )
+    assert parents == [
+        ("kubeflow.org/v2beta1", "mpijobs"),
+        ("mpifn.dev/v1", "mpijobexplanations"),
+        ("mpifn.dev/v1", "mpijobs"),
+        ("skatelescope.org/v1", "mpijobs"),
     ]
 
 
 def test_crd_is_a_valid_structural_crd_with_status_and_columns():
-    crd = yaml.safe_load((ROOT / "metacontroller" / "base" / "crd.yaml").read_text())
-    kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
+    crd, explanations = yaml.safe_load_all((ROOT / "metacontroller" / "base" / "crd.yaml").read_text())
+    for each in (crd, explanations):
+        kubernetes_validate.validate(each, KUBERNETES_VERSION, strict=True)
+        assert each["spec"]["versions"][0]["subresources"] == {"status": {}}  # else Metacontroller ignores it
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
@@ -59,11 +65,18 @@ def test_crd_is_a_valid_structural_crd_with_status_and_columns():
 
 
 def test_controller_hooks_use_v2_and_the_gateway():
-    controller = yaml.safe_load((ROOT / "metacontroller" / "base" / "compositecontroller.yaml").read_text())
-    hooks = controller["spec"]["hooks"]
-    for name, path in (("sync", "sync"), ("finalize", "finalize"), ("customize", "sync/customize")):
-        assert hooks[name]["version"] == "v2"
-        assert hooks[name]["webhook"]["url"] == f"http://gateway.openfaas:8080/function/{path}"
+    controller, explainer = yaml.safe_load_all(
+        (ROOT / "metacontroller" / "base" / "compositecontroller.yaml").read_text()
+    )
+    for each, wired in (
+        (controller, (("sync", "sync"), ("finalize", "finalize"))),
+        (explainer, (("sync", "sync"), ("customize", "sync/customize"))),
+    ):
+        hooks = each["spec"]["hooks"]
+        assert set(hooks) == {name for name, _ in wired}
+        for name, path in wired:
+            assert hooks[name]["version"] == "v2"
+            assert hooks[name]["webhook"]["url"] == f"http://gateway.openfaas:8080/function/{path}"
     strategies = {rule["resource"]: rule["updateStrategy"]["method"] for rule in controller["spec"]["childResources"]}
     assert strategies == {
         "services": "InPlace",
@@ -71,7 +84,10 @@ def test_controller_hooks_use_v2_and_the_gateway():
         "secrets": "OnDelete",
         "configmaps": "InPlace",
         "jobs": "InPlace",
+        "mpijobexplanations": "InPlace",
     }
+    assert explainer["spec"]["childResources"] == []
+    assert explainer["spec"]["parentResource"] == {"apiVersion": "mpifn.dev/v1", "resource": "mpijobexplanations"}
 
 
 def test_stacks_substitute_only_registry_and_tag():

@@ -1,5 +1,6 @@
-"""Status that explains a stuck or failed job from its own pods (the customize hook's
-`related`): each cause names the pod, what Kubernetes said, and the fix."""
+"""Status that explains a stuck or failed job from its own pods (read by the explain
+controller into the job's MPIJobExplanation): each cause names the pod, what Kubernetes
+said, and the fix."""
 
 import copy
 import json
@@ -9,10 +10,9 @@ import pytest
 
 from mpifn import hooks, pods
 from mpifn.errors import RequestError
-from mpifn.settings import Settings
 from tests.conftest import ROOT
 from tests.support import pods as shapes
-from tests.support.metacontroller import as_observed, hook_request, with_status
+from tests.support.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 FAILED_JOB = {
@@ -41,7 +41,10 @@ def settled(parent, ready=0, launcher=None):
 
 
 def sync_with(parent, children, pod_list, now=T0):
-    return hooks.sync(hook_request(parent, children, related=shapes.related(pod_list)), now=now)["status"]
+    """The job's status once its explanation tells what `pod_list` says."""
+    explanation = shapes.explanation_with(parent, pod_list)
+    request = hook_request(parent, [*children, explanation], controller=EXPLAINING_CONTROLLER)
+    return hooks.sync(request, now=now)["status"]
 
 
 def worker(desired, index, job="hello"):
@@ -178,9 +181,11 @@ def test_waiting_for_gang_scheduling_quotes_the_pod_group(hello):
         ],
     }
     pending = [shapes.unschedulable(worker(first["children"], i), "pod group is not ready") for i in range(2)]
-    request = hook_request({**hello, "status": first["status"]}, [], related=shapes.related(pending))
+    explanation = shapes.explanation_with(hello, pending)
+    request = hook_request({**hello, "status": first["status"]}, [])
     request["controller"] = controller
-    request["children"] = hook_request(hello, [c for c in children if c["kind"] != "PodGroup"])["children"]
+    others = [c for c in children if c["kind"] != "PodGroup"]
+    request["children"] = hook_request(hello, [*others, explanation])["children"]
     request["children"]["PodGroup.scheduling.volcano.sh/v1beta1"] = {"default/hello": group}
     status = hooks.sync(request, now=T0)["status"]
     assert status["reason"] == "GangScheduling"
@@ -345,7 +350,7 @@ def test_healthy_pods_add_only_how_many_were_read(hello):
     assert {k: v for k, v in status.items() if k != "pods"} == without
 
 
-def test_with_the_customize_hook_off_the_status_is_told_from_the_children_alone(hello):
+def test_without_an_explanation_the_status_is_told_from_the_children_alone(hello):
     parent, children, _ = settled(hello, ready=1)
     status = hooks.sync(hook_request(parent, children), now=T0)["status"]
     assert "pods" not in status
@@ -364,7 +369,9 @@ def test_pods_of_other_jobs_and_namespaces_are_ignored(hello):
     assert status["pods"] == {"read": 1, "problems": {}, "details": []}
 
 
-def test_a_4096_worker_job_keeps_a_small_status_that_counts_per_reason(hello):
+def test_a_4096_worker_job_keeps_a_small_explanation_and_status(hello):
+    """Its explanation asks for no worker pods (above MPIFN_STATUS_MAX_WORKER_PODS); given
+    them anyway, it keeps the most severe few, and the job's status stays small."""
     hello["spec"]["replicas"] = 4096
     parent, children, desired = settled(hello)
     template = worker(desired, 0)
@@ -373,10 +380,13 @@ def test_a_4096_worker_job_keeps_a_small_status_that_counts_per_reason(hello):
         pod = copy.deepcopy(template)
         pod["metadata"]["name"] = f"hello-worker-{index}"
         pods_now.append(shapes.image_pull(pod) if index % 2 else shapes.unschedulable(pod, shapes.INSUFFICIENT_CPU))
+    explanation = shapes.explanation_with(parent, pods_now)
+    assert explanation["spec"]["workerPods"] is False
+    assert explanation["status"]["read"] == 4096 and len(explanation["status"]["pods"]) == pods.MAX_KEPT_PODS
     status = sync_with(parent, children, pods_now)
-    assert status["pods"]["problems"] == {"ImagePullBackOff": 2048, "Unschedulable": 2048}
-    assert len(status["pods"]["details"]) == 11 and status["pods"]["details"][-1] == "... and 4086 more"
-    assert status["pods"]["details"][0].startswith("hello-worker-1: cannot pull image")
+    assert status["pods"]["read"] == 4096
+    assert status["pods"]["problems"] == {"ImagePullBackOff": pods.MAX_KEPT_PODS}
+    assert len(status["pods"]["details"]) == 11 and status["pods"]["details"][0].startswith("hello-worker-1: cannot")
     assert len(json.dumps(status)) < 8000
 
 
@@ -392,29 +402,36 @@ def test_the_same_pods_give_the_same_status_bytes_in_any_order(hello):
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
 
 
-@pytest.mark.parametrize(
-    "related",
-    [
-        {"Pod.v1": []},
-        {"Pod.v1": {"default/x": "junk"}},
-        {
-            "Pod.v1": {
-                "default/x": {
-                    "metadata": {
-                        "labels": {"mpifn.dev/job-name": "hello", "mpifn.dev/role": "worker"},
-                        "name": "hello-worker-0",
-                    },
-                    "status": {"containerStatuses": [None, {"state": "x"}], "conditions": "x"},
-                }
-            }
-        },
-    ],
-)
+ODD_PODS = [
+    {"default/x": "junk"},
+    {
+        "default/x": {
+            "metadata": {
+                "labels": {"mpifn.dev/job-name": "hello", "mpifn.dev/role": "worker"},
+                "name": "hello-worker-0",
+            },
+            "status": {"containerStatuses": [None, {"state": "x"}], "conditions": "x"},
+        }
+    },
+]
+
+
+@pytest.mark.parametrize("related", [{"Pod.v1": []}, *({"Pod.v1": odd} for odd in ODD_PODS)])
 def test_pods_in_shapes_no_api_server_writes_change_nothing_else(hello, related):
     parent, children, _ = settled(hello, ready=1)
-    request = hook_request(parent, children, related=related)
-    status = hooks.sync(request, now=T0)["status"]
-    assert status["reason"] == "WaitingForWorkers"
+    explanation = shapes.explanation_with(parent, [])
+    explain_request = {"controller": {}, "parent": explanation, "children": {}, "related": related}
+    told = {**explanation, "status": hooks.sync(explain_request)["status"]}
+    request = hook_request(parent, [*children, told], controller=EXPLAINING_CONTROLLER)
+    assert hooks.sync(request, now=T0)["status"]["reason"] == "WaitingForWorkers"
+
+
+@pytest.mark.parametrize("kept", [None, {}, {"pods": "x"}, {"pods": ["junk", None]}, {"read": "x", "pods": []}])
+def test_an_explanation_status_in_shapes_the_explain_controller_never_writes_changes_nothing_else(hello, kept):
+    parent, children, _ = settled(hello, ready=1)
+    odd = {**shapes.explanation_with(parent, []), "status": kept}
+    request = hook_request(parent, [*children, odd], controller=EXPLAINING_CONTROLLER)
+    assert hooks.sync(request, now=T0)["status"]["reason"] == "WaitingForWorkers"
 
 
 def test_related_that_is_not_an_object_is_a_bad_request(hello):
@@ -429,11 +446,11 @@ def test_a_long_quoted_message_is_cut_but_the_fix_is_kept():
     assert len(line) == pods.MAX_LINE and line.endswith("...; fix: add nodes")
 
 
-# --------------------------------------------------------------------------- the customize hook
+# --------------------------------------------------------------------------- the explain controller's hooks
 
 
 def test_customize_asks_for_the_launcher_and_worker_pods_in_the_jobs_namespace(hello):
-    answer = hooks.customize({"controller": {}, "parent": hello})
+    answer = hooks.customize({"controller": {}, "parent": shapes.explanation_with(hello, [])})
     assert answer == {
         "relatedResources": [
             {
@@ -447,30 +464,41 @@ def test_customize_asks_for_the_launcher_and_worker_pods_in_the_jobs_namespace(h
     }
 
 
-def test_customize_asks_only_for_the_launcher_pod_above_the_worker_limit(hello):
-    hello["spec"]["replicas"] = 65
+def test_customize_asks_only_for_the_launcher_pod_when_the_explanation_says_so(hello):
+    explanation = shapes.explanation_with(hello, [])
+    explanation["spec"]["workerPods"] = False
     roles = [
         r["labelSelector"]["matchLabels"]["mpifn.dev/role"]
-        for r in hooks.customize({"parent": hello})["relatedResources"]
+        for r in hooks.customize({"parent": explanation})["relatedResources"]
     ]
     assert roles == ["launcher"]
-    small = Settings(status_max_worker_pods=65)
-    assert len(hooks.customize({"parent": hello}, small)["relatedResources"]) == 2
-    assert len(hooks.customize({"parent": hello}, Settings(status_max_worker_pods=0))["relatedResources"]) == 1
 
 
-def test_customize_depends_only_on_the_parents_spec(hello):
-    parent, children, desired = settled(hello, ready=1)
-    running = sync_with(parent, children, [shapes.image_pull(worker(desired, 0))])
-    assert hooks.customize({"parent": {**parent, "status": running}}) == hooks.customize({"parent": hello})
-    hello["spec"]["replicas"] = "two"  # invalid: sync reads no pods, the launcher's is still asked for
-    assert len(hooks.customize({"parent": hello})["relatedResources"]) == 1
+def test_customize_asks_no_pods_for_an_mpijob(hello):
+    """A controller of an older install that still has a customize hook reads no pods."""
+    assert hooks.customize({"controller": {}, "parent": hello}) == {"relatedResources": []}
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ({}, r"parent\.spec\.job: must name the MPIJob whose pods to read, got None"),
+        ({"job": 3}, r"parent\.spec\.job: must name the MPIJob whose pods to read, got 3"),
+        ({"job": "hello", "workerPods": "yes"}, r"parent\.spec\.workerPods: must be true or false, got 'yes'"),
+    ],
+)
+def test_an_explanation_without_a_job_is_a_bad_request_naming_the_field(hello, spec, error):
+    explanation = {**shapes.explanation_with(hello, []), "spec": spec}
+    for hook in (hooks.customize, hooks.sync):
+        with pytest.raises(RequestError, match=error):
+            hook({"controller": {}, "parent": explanation, "children": {}})
 
 
 def test_customize_needs_a_namespaced_parent(hello):
-    del hello["metadata"]["namespace"]
+    explanation = shapes.explanation_with(hello, [])
+    del explanation["metadata"]["namespace"]
     with pytest.raises(RequestError, match=r"parent\.metadata\.namespace: required"):
-        hooks.customize({"parent": hello})
+        hooks.customize({"parent": explanation})
 
 
 def test_the_sync_function_serves_customize_under_its_own_url(hello):
@@ -480,8 +508,9 @@ def test_the_sync_function_serves_customize_under_its_own_url(hello):
 
     client = functions_framework.create_app(target="sync", source=str(ROOT / "functions" / "sync" / "main.py"))
     client = client.test_client()
-    customize = client.post("/customize", json={"controller": {}, "parent": hello})
+    explanation = shapes.explanation_with(hello, [])
+    customize = client.post("/customize", json={"controller": {}, "parent": explanation})
     assert customize.status_code == 200
-    assert customize.get_json() == hooks.customize({"parent": hello})
+    assert customize.get_json() == hooks.customize({"parent": explanation})
     synced = client.post("/", json=hook_request(hello))
     assert synced.status_code == 200 and set(synced.get_json()) == {"status", "children"}

@@ -714,22 +714,30 @@ def operator_manifests(cluster: Cluster, base_url: str, directory: Path | None =
     return text.replace(HOOK_BASE_URL, base_url.rstrip("/"))
 
 
-def install_operator(cluster: Cluster, base_url: str, directory: Path | None = None) -> dict:
-    """Apply the manifests in metacontroller/, hooks pointed at base_url; return the CompositeController.
+def install_operator(cluster: Cluster, base_url: str, directory: Path | None = None) -> list[dict]:
+    """Apply the manifests in metacontroller/, hooks pointed at base_url; return the
+    CompositeControllers, the MPIJob controller first.
 
-    Everything but the CompositeController is applied as shipped (and the CRDs
-    it defines waited for until Established). The CompositeController, as
-    shipped but for the hook base URL, is returned for the driver: the real
-    Metacontroller applies it after its own CRDs, the stand-in follows it.
+    Everything but the CompositeControllers is applied as shipped (and the CRDs
+    it defines waited for until Established). The CompositeControllers, as
+    shipped but for the hook base URL, are returned for the driver: the real
+    Metacontroller applies them after its own CRDs, the stand-in follows them.
     """
     import yaml
 
     docs = [d for d in yaml.safe_load_all(operator_manifests(cluster, base_url, directory)) if d]
-    controllers = [d for d in docs if d.get("kind") == "CompositeController"]
-    if len(controllers) != 1:
-        raise ComponentError(f"expected one CompositeController in metacontroller/, found {len(controllers)}")
+    controllers = sorted(
+        (d for d in docs if d.get("kind") == "CompositeController"),
+        key=lambda c: c["spec"]["parentResource"]["resource"] != "mpijobs",
+    )
+    parents = [c["spec"]["parentResource"]["resource"] for c in controllers]
+    if parents not in (["mpijobs", "mpijobexplanations"], ["mpijobs"]):
+        raise ComponentError(
+            f"expected the MPIJob controller and the explain controller in {directory or 'metacontroller/'}, "
+            f"found controllers of {parents}"
+        )
     out = cluster.apply(*(d for d in docs if d.get("kind") != "CompositeController"))
     items = out.get("items", [out]) if isinstance(out, dict) else []
     crds = [i["metadata"]["name"] for i in items if i.get("kind") == "CustomResourceDefinition"]
     cluster.wait_crds_established(crds)
-    return controllers[0]
+    return controllers

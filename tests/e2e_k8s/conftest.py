@@ -72,7 +72,8 @@ def k8s_cluster():
 
 @pytest.fixture(scope="session")
 def functions_server(tmp_path_factory):
-    with serve(tmp_path_factory.mktemp("functions")) as server:
+    # A stuck job's pods are read at once: the suite waits on what they say, not on a grace.
+    with serve(tmp_path_factory.mktemp("functions"), {"MPIFN_EXPLAIN_AFTER_SECONDS": "0"}) as server:
         yield server
 
 
@@ -94,8 +95,8 @@ def hook_proxy(functions_server):
 def operator(k8s_cluster, hook_proxy):
     """The operator installed as users do, hooks reached through the proxy, driven by
     the real Metacontroller or the stand-in."""
-    controller = install_operator(k8s_cluster, hook_proxy.base_url)
-    driver = Driver(k8s_cluster, controller, hook_proxy, RESYNC_SECONDS).start()
+    controllers = install_operator(k8s_cluster, hook_proxy.base_url)
+    driver = Driver(k8s_cluster, controllers, hook_proxy, RESYNC_SECONDS).start()
     print(f"\n[e2e_k8s] hooks driven by {driver.kind}", file=sys.stderr)
     try:
         yield driver

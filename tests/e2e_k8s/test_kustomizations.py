@@ -65,27 +65,40 @@ def combination(tmp_path: Path, components: list[str]) -> list[dict]:
 def assert_wired(
     documents: list[dict], target: str, auth: bool, gang: str | None, apis: tuple[str, ...], pod_status: bool = True
 ) -> None:
+    """One controller per MPIJob API (sync, finalize; asking for explanations unless
+    no-pod-status) and the explain controller (sync, and customize unless no-pod-status)."""
     found = controllers(documents)
-    parents = {c["spec"]["parentResource"]["apiVersion"] for c in found.values()}
-    assert parents == {"mpifn.dev/v1", *(APIS[api] for api in apis)}
-    expected_hooks = {
-        hook: {
-            "version": "v2",
-            "webhook": {
-                "url": manifests.HOOK_TARGETS[target].hook_url(hook),
-                "timeout": "10s",
-                **({"authorization": TOKENS[target].reference()} if auth else {}),
-            },
-        }
-        for hook in manifests.HOOKS
-        if pod_status or hook != "customize"
+    parents = {
+        (c["spec"]["parentResource"]["apiVersion"], c["spec"]["parentResource"]["resource"]) for c in found.values()
     }
+    assert parents == {
+        ("mpifn.dev/v1", "mpijobs"),
+        ("mpifn.dev/v1", "mpijobexplanations"),
+        *((APIS[api], "mpijobs") for api in apis),
+    }
+
+    def expected_hooks(hooks: tuple[str, ...]) -> dict:
+        return {
+            hook: {
+                "version": "v2",
+                "webhook": {
+                    "url": manifests.HOOK_TARGETS[target].hook_url(hook),
+                    "timeout": "10s",
+                    **({"authorization": TOKENS[target].reference()} if auth else {}),
+                },
+            }
+            for hook in hooks
+            if pod_status or hook != "customize"
+        }
+
     for name, controller in found.items():
-        assert controller["spec"]["hooks"] == expected_hooks, name
+        explains = controller["spec"]["parentResource"]["resource"] == "mpijobexplanations"
+        hooks = manifests.EXPLAIN_HOOKS if explains else manifests.MPIJOB_HOOKS
+        assert controller["spec"]["hooks"] == expected_hooks(hooks), name
         labels = controller["metadata"]["labels"]
         assert (manifests.POD_STATUS_LABEL in labels) == pod_status, name
         podgroups = [r["apiVersion"] for r in controller["spec"]["childResources"] if r["resource"] == "podgroups"]
-        assert podgroups == ([GANGS[gang]] if gang else []), name
+        assert podgroups == ([GANGS[gang]] if gang and not explains else []), name
 
 
 COMBINATIONS = [

@@ -1,5 +1,8 @@
 """Issue 12 on the real control plane: the status explains a stuck or failed job from its
-own pods, which the customize hook asks for and the driver sends under `related`.
+own pods. Sync asks for an MPIJobExplanation (the suite's functions read pods at once:
+MPIFN_EXPLAIN_AFTER_SECONDS=0); the explain controller's customize hook asks for that job's
+pods, the driver sends them under `related`, and its sync keeps the telling ones in the
+explanation's status, which the job's sync reads.
 
 The real kube-scheduler leaves pods Unschedulable; kwok stages of the tests' own (see
 kwok-stages/) put pods into ImagePullBackOff, CrashLoopBackOff with a termination reason,
@@ -214,9 +217,27 @@ def test_an_invalid_edit_of_a_running_job_keeps_it_running(operator, k8s_cluster
     assert [p["status"]["phase"] for p in pods(cluster, namespace, job="edit")] == ["Running"] * 3
 
 
-def test_the_customize_hook_asks_for_the_jobs_own_pods(operator, k8s_cluster, submitted):
+def test_the_explain_controller_reads_the_stuck_jobs_own_pods(operator, k8s_cluster, submitted):
     namespace, _ = submitted
-    assert ("customize", f"{namespace}/pull") in operator.calls
     status = reason_is(k8s_cluster, namespace, "pull", "ImagePullBackOff")["status"]
+    assert ("customize", f"{namespace}/pull-pods") in operator.calls
     assert status["pods"]["read"] == 3  # launcher and two workers, nothing of the other jobs
     assert {p["metadata"]["labels"][api.LABEL_JOB] for p in pods(k8s_cluster, namespace, job="pull")} == {"pull"}
+    explanation = k8s_cluster.kubectl("get", api.EXPLANATION_PLURAL, "pull-pods", "-n", namespace, "-o", "json")
+    assert explanation["spec"] == {"job": "pull", "workerPods": True}
+    kept = sorted(p["metadata"]["name"] for p in explanation["status"]["pods"])
+    assert kept[1:] == ["pull-worker-0", "pull-worker-1"] and kept[0].startswith("pull-launcher-")
+
+
+def test_a_healthy_job_keeps_no_explanation(operator, k8s_cluster, namespace):
+    k8s_cluster.apply(job(namespace, "fine"))
+    reason_is(k8s_cluster, namespace, "fine", "LauncherRunning")
+
+    # Asked for while it was Pending (no grace in this suite), the explanation goes once it runs.
+    def gone() -> bool:
+        found = k8s_cluster.kubectl("get", api.EXPLANATION_PLURAL, "-n", namespace, "-o", "json")["items"]
+        return not found
+
+    k8s_cluster.wait_for(gone, "the healthy job's explanation to go", timeout=TIMEOUT)
+    status = k8s_cluster.kubectl("get", MPIJOBS, "fine", "-n", namespace, "-o", "json")["status"]
+    assert "pods" not in status and status["reason"] == "LauncherRunning"

@@ -295,23 +295,27 @@ def with_test_settings(controller: dict, resync_seconds: int | None) -> dict:
 
 
 class Driver:
-    """The hook driver a suite runs with: the same reading surface for both kinds."""
+    """The hook driver a suite runs with: the same reading surface for both kinds.
+
+    `controllers` are the shipped CompositeControllers, the MPIJob controller first (its
+    finalizer is the one tests read), then the explain controller."""
 
     def __init__(
         self,
         cluster: TestCluster,
-        controller: dict,
+        controllers: list[dict],
         proxy: HookProxy,
         resync_seconds: int | None,
         flags: tuple[str, ...] = (),
     ) -> None:
         """`flags` go to the real binary (e.g. -cache-flush-interval=1m); the stand-in has none."""
-        self.cluster, self.shipped, self.proxy = cluster, controller, proxy
+        self.cluster, self.shipped, self.proxy = cluster, controllers, proxy
         self.resync_seconds, self.flags = resync_seconds, flags
         self.real = real_metacontroller()
         self.kind = f"Metacontroller ({self.real.binary.name})" if self.real else "the stand-in (hookdriver.py)"
-        self.finalizer = f"metacontroller.io/compositecontroller-{controller['metadata']['name']}"
-        self._backend: Any = None
+        self.finalizer = f"metacontroller.io/compositecontroller-{controllers[0]['metadata']['name']}"
+        self._binary: Any = None
+        self._stand_ins: list[Any] = []
         if self.real:
             crds = metacontroller_crds(self.real.manifests)
             cluster.apply(*crds)
@@ -320,24 +324,22 @@ class Driver:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self, resync_seconds: int | None = None) -> Driver:
-        controller = with_test_settings(self.shipped, resync_seconds or self.resync_seconds)
+        controllers = [with_test_settings(c, resync_seconds or self.resync_seconds) for c in self.shipped]
         if self.real:
-            self.cluster.apply(controller)
-            self._backend = self._start_binary(self.real.binary)
+            self.cluster.apply(*controllers)
+            self._binary = self._start_binary(self.real.binary)
         else:
             from tests.e2e_k8s.hookdriver import HookDriver
 
-            self._backend = HookDriver(self.cluster, controller).start()  # type: ignore[arg-type]
+            self._stand_ins = [HookDriver(self.cluster, c).start() for c in controllers]  # type: ignore[arg-type]
         return self
 
     def stop(self) -> None:
-        if self._backend is None:
-            return
-        if self.real:
-            self.cluster.stop_extra(self._backend)
-        else:
-            self._backend.stop()
-        self._backend = None
+        if self._binary is not None:
+            self.cluster.stop_extra(self._binary)
+        for stand_in in self._stand_ins:
+            stand_in.stop()
+        self._binary, self._stand_ins = None, []
 
     def restart(self, resync_seconds: int | None = None) -> None:
         """Stop and start again with nothing carried over (caches, queues, backoff)."""
@@ -345,15 +347,15 @@ class Driver:
         self.start(resync_seconds)
 
     def alive(self) -> bool:
-        if self._backend is None:
-            return False
-        return bool(self._backend.running() if self.real else self._backend.alive())
+        if self.real:
+            return self._binary is not None and bool(self._binary.running())
+        return bool(self._stand_ins) and all(stand_in.alive() for stand_in in self._stand_ins)
 
     def log_tail(self, lines: int = 20) -> list[str]:
-        """The driver's own last words: the binary's log, or what the stand-in would have logged."""
-        if self._backend is None:
-            return []
-        return self._backend.log_tail(lines).splitlines() if self.real else self._backend.log[-lines:]
+        """The driver's own last words: the binary's log, or what the stand-ins would have logged."""
+        if self._binary is not None:
+            return list(self._binary.log_tail(lines).splitlines())
+        return [line for stand_in in self._stand_ins for line in stand_in.log[-lines:]]
 
     def _start_binary(self, binary: Path) -> Any:
         health = free_port()

@@ -9,7 +9,10 @@ CHILD_RULES = {
     "Secret": "Secret.v1",
     "ConfigMap": "ConfigMap.v1",
     "Job": "Job.batch/v1",
+    "MPIJobExplanation": "MPIJobExplanation.mpifn.dev/v1",
 }
+# The MPIJob controller as shipped: it asks for explanations (mpifn.explain).
+EXPLAINING_CONTROLLER = {"metadata": {"labels": {"mpifn.dev/pod-status": "explain"}}}
 LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
 
 
@@ -19,9 +22,11 @@ def hook_request(
     version: str = "v2",
     finalizing: bool = False,
     related: dict[str, Any] | None = None,
+    controller: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A sync request whose observed children are `children` (every rule keyed, even empty)
-    and whose `related` objects (the customize hook's) are `related`."""
+    and whose `related` objects (the customize hook's) are `related`; the controller is an
+    empty object unless given."""
     observed: dict[str, dict[str, Any]] = {rule: {} for rule in CHILD_RULES.values()}
     namespace = parent.get("metadata", {}).get("namespace", "default")
     for child in children or []:
@@ -29,7 +34,7 @@ def hook_request(
         key = f"{namespace}/{name}" if version == "v2" else name
         observed[CHILD_RULES[child["kind"]]][key] = child
     return {
-        "controller": {},
+        "controller": controller or {},
         "parent": parent,
         "children": observed,
         "related": related or {},

@@ -1,9 +1,15 @@
 """Pods of a job as the API server holds them, in the states the scheduler and the
 kubelet really write (field for field as `kubectl get pod -o json` shows them), for
-requests whose `related` carries them as Metacontroller sends them."""
+requests whose `related` carries them as Metacontroller sends them, and the MPIJobExplanation
+the explain controller makes of them."""
 
 import copy
 from typing import Any
+
+from mpifn import hooks
+from mpifn.children.explanation import job_explanation
+from mpifn.settings import Settings
+from mpifn.spec import parse_job
 
 JsonObject = dict[str, Any]
 T = "2026-11-28T12:00:00Z"
@@ -262,3 +268,13 @@ def launcher_running(pod: JsonObject, ok_verdict: str) -> JsonObject:
 def related(pods: list[JsonObject]) -> JsonObject:
     """The `related` of a v2 request: every pod keyed namespace/name under Pod.v1."""
     return {"Pod.v1": {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in pods}}
+
+
+def explanation_with(job: JsonObject, pods: list[JsonObject]) -> JsonObject:
+    """The job's MPIJobExplanation as the explain controller leaves it after reading `pods`
+    (its sync hook's status), observed as a child of the job."""
+    namespace = job["metadata"].get("namespace", "default")
+    parent = job_explanation(parse_job(job, Settings()), Settings())
+    parent["metadata"]["namespace"] = namespace
+    answer = hooks.sync({"controller": {}, "parent": parent, "children": {}, "related": related(pods)})
+    return {**parent, "status": answer["status"]}
