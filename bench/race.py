@@ -12,6 +12,13 @@ functions apart); apiserver writes until the end of the settle time by resource 
 client (an audit log of writes only: verb, resource, user agent). Kubeflow's binary binds
 port 8080 for its health check (not configurable): the port must be free.
 
+Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (`bash
+scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR).
+
+--other-pods N then churns N pods of no MPI job (in batches that fit the free kwok
+capacity: created, Running, deleted) and reports each controller's CPU per churned pod:
+what a busy cluster's unrelated pods cost each operator.
+
 --qps/--burst set the client rate limits of both controllers (Kubeflow's --kube-api-qps and
 --kube-api-burst, Metacontroller's --client-go-qps and --client-go-burst); without them each
 keeps its defaults. --kcm-qps/--kcm-burst set kube-controller-manager's, whose StatefulSet
@@ -31,6 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +58,10 @@ NAMESPACE = "race"
 WORKERS = 4
 KWOK_NODE_PODS = 110  # the pod capacity tests/e2e_k8s/kwok-stages/node-ready.yaml gives each node
 KUBEFLOW_HEALTH_PORT = 8080
+KUBEFLOW_BUILT = (
+    Path(os.environ.get("MPIFN_TOOLS_DIR") or Path.home() / ".cache" / "mpifn-tools") / "mpi-operator-v0.8.0"
+)
+OTHERS = "others"
 KUBEFLOW_ROLE_LABEL = "training.kubeflow.org/job-role"
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 AUDIT_POLICY = {
@@ -71,6 +83,7 @@ class Settings:
     settle: float
     timeout: float
     metacontroller_workers: int | None = None
+    other_pods: int = 0
 
 
 @dataclass
@@ -83,6 +96,17 @@ class Controller:
 
     def cpu(self) -> dict[str, float]:
         return {name: proc.group_cpu_seconds(process.popen.pid) for name, process in self.processes.items()}
+
+    def hook_calls(self) -> dict[str, int]:
+        """Requests the functions answered, by function (their one log line each); {} for Kubeflow."""
+        functions = self.processes.get("functions")
+        if functions is None:
+            return {}
+        calls: collections.Counter[str] = collections.Counter()
+        for line in functions.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"duration_ms"' in line:
+                calls[json.loads(line).get("function", "?")] += 1
+        return dict(calls)
 
 
 # ---------------------------------------------------------------- the jobs
@@ -226,10 +250,10 @@ def _get(url: str) -> int:
 # ---------------------------------------------------------------- measuring
 
 
-def running_by_role(cluster: Cluster, role_label: str) -> collections.Counter[str]:
-    """Running pods of the race namespace by role, from a metadata-only list."""
+def running_by_role(cluster: Cluster, role_label: str, namespace: str = NAMESPACE) -> collections.Counter[str]:
+    """Running pods of the namespace by role, from a metadata-only list."""
     request = urllib.request.Request(
-        f"{cluster.server}/api/v1/namespaces/{NAMESPACE}/pods?fieldSelector=status.phase%3DRunning",
+        f"{cluster.server}/api/v1/namespaces/{namespace}/pods?fieldSelector=status.phase%3DRunning",
         headers={
             "Authorization": f"Bearer {cluster.token}",
             "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
@@ -241,23 +265,25 @@ def running_by_role(cluster: Cluster, role_label: str) -> collections.Counter[st
 
 
 def submit(cluster: Cluster, jobs: list[dict[str, Any]]) -> None:
-    """Create the jobs with a few concurrent POSTs (kubectl would add its own rate limit)."""
-    group_version = jobs[0]["apiVersion"]
-    url = f"{cluster.server}/apis/{group_version}/namespaces/{NAMESPACE}/mpijobs"
+    post_all(cluster, f"/apis/{jobs[0]['apiVersion']}/namespaces/{NAMESPACE}/mpijobs", jobs)
 
-    def create(job: dict[str, Any]) -> None:
+
+def post_all(cluster: Cluster, path: str, objects: list[dict[str, Any]]) -> None:
+    """Create the objects with a few concurrent POSTs (kubectl would add its own rate limit)."""
+
+    def create(body: dict[str, Any]) -> None:
         request = urllib.request.Request(
-            url,
-            data=json.dumps(job).encode(),
+            cluster.server + path,
+            data=json.dumps(body).encode(),
             method="POST",
             headers={"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=60, context=_INSECURE) as response:
             if response.status != 201:
-                raise RuntimeError(f"creating {job['metadata']['name']}: HTTP {response.status}")
+                raise RuntimeError(f"creating {body['metadata']['name']}: HTTP {response.status}")
 
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(create, jobs))
+        list(pool.map(create, objects))
 
 
 def writes(audit_log: Path, after: str, until: str) -> list[dict[str, Any]]:
@@ -364,10 +390,12 @@ def race(
         cpu_running = controller.cpu()
         time.sleep(settings.settle)
         cpu_settled = controller.cpu()
+        calls = controller.hook_calls()
         until = _audit_now()
         time.sleep(1)  # the audit log written through `until`
         events = writes(audit_log, after, until)
         versions = cluster.versions
+        others = churn(cluster, controller, settings) if settings.other_pods else None
     return {
         "operator": operator,
         "jobs": settings.jobs,
@@ -378,10 +406,76 @@ def race(
         "cpu_seconds_until_running": {k: cpu_running[k] - cpu_before[k] for k in cpu_before},
         "cpu_seconds_until_settled": {k: cpu_settled[k] - cpu_before[k] for k in cpu_before},
         "writes": count_writes(events),
+        "hook_calls": calls,
+        "other_pods": others,
         "last_write_seconds": milestones(events, after),
         "flags": controller.flags,
         "versions": {"kubernetes": versions["kubernetes"], "etcd": versions["etcd"], "kwok": versions["kwok"]},
     }
+
+
+def churn(cluster: Cluster, controller: Controller, settings: Settings) -> dict[str, Any]:
+    """settings.other_pods pods of no MPI job, in batches that fit the kwok nodes' free room:
+    each batch created, waited for until Running, deleted and waited for until gone.
+    Returns each controller process's CPU seconds over the churn and per churned pod."""
+    cluster.create_namespace(OTHERS)
+    batch = max(1, min(settings.other_pods, settings.nodes * KWOK_NODE_PODS - settings.jobs * (WORKERS + 1)))
+    before = controller.cpu()
+    done = 0
+    while done < settings.other_pods:
+        size = min(batch, settings.other_pods - done)
+        pods = [other_pod(done + index) for index in range(size)]
+        post_all(cluster, f"/api/v1/namespaces/{OTHERS}/pods", pods)
+        _wait_count(cluster, partial(_all_running, cluster, size), settings)
+        _api(cluster, "DELETE", f"/api/v1/namespaces/{OTHERS}/pods")
+        _wait_count(cluster, lambda: not _names(cluster, f"/api/v1/namespaces/{OTHERS}/pods"), settings)
+        done += size
+    after = controller.cpu()
+    spent = {name: after[name] - before[name] for name in before}
+    return {
+        "pods": settings.other_pods,
+        "batch": batch,
+        "cpu_seconds": spent,
+        "cpu_ms_per_pod": {name: seconds * 1000 / settings.other_pods for name, seconds in spent.items()},
+    }
+
+
+def other_pod(index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"other-{index:05d}", "namespace": OTHERS, "labels": {"app": "other"}},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/other:1"}]},
+    }
+
+
+def _all_running(cluster: Cluster, size: int) -> bool:
+    return sum(running_by_role(cluster, "app", OTHERS).values()) >= size
+
+
+def _wait_count(cluster: Cluster, done: Callable[[], bool], settings: Settings) -> None:
+    started = time.monotonic()
+    while not done():
+        cluster.check_alive()
+        if time.monotonic() - started > settings.timeout:
+            raise TimeoutError(f"other pods: not done after {settings.timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def _names(cluster: Cluster, path: str) -> list[str]:
+    found = _api(cluster, "GET", path, accept="application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+    return [item["metadata"]["name"] for item in found.get("items") or []]
+
+
+def _api(cluster: Cluster, method: str, path: str, body: Any = None, accept: str = "application/json") -> Any:
+    request = urllib.request.Request(
+        cluster.server + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json", "Accept": accept},
+    )
+    with urllib.request.urlopen(request, timeout=60, context=_INSECURE) as response:
+        return json.load(response)
 
 
 # ---------------------------------------------------------------- main
@@ -405,13 +499,26 @@ def report(result: dict[str, Any]) -> str:
         "  by resource: " + ", ".join(f"{k} {v}" for k, v in writes_["by_resource"].items()),
         "  last write (s): " + ", ".join(f"{k} {v}" for k, v in result["last_write_seconds"].items()),
     ]
+    if result["hook_calls"]:
+        lines.append(
+            "  hook calls: "
+            + ", ".join(f"{k} {v} ({v / jobs:.1f}/job)" for k, v in sorted(result["hook_calls"].items()))
+        )
+    if result["other_pods"]:
+        others = result["other_pods"]
+        lines.append(
+            f"  {others['pods']} other pods churned: CPU "
+            + ", ".join(
+                f"{k} {v:.2f} s ({others['cpu_ms_per_pod'][k]:.2f} ms/pod)" for k, v in others["cpu_seconds"].items()
+            )
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kubeflow-bin", type=Path)
-    parser.add_argument("--kubeflow-crd", type=Path, help="kubeflow.org_mpijobs.yaml")
+    parser.add_argument("--kubeflow-bin", type=Path, default=KUBEFLOW_BUILT / "bin" / "mpi-operator")
+    parser.add_argument("--kubeflow-crd", type=Path, default=KUBEFLOW_BUILT / "crd" / "kubeflow.org_mpijobs.yaml")
     parser.add_argument("--metacontroller-bin", type=Path)
     parser.add_argument("--metacontroller-crds", type=Path, help="a file or folder of CRDs")
     parser.add_argument("--jobs", type=int, default=50)
@@ -425,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--operators", default="kubeflow,mpifn")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--other-pods", type=int, default=0, help="pods of no MPI job churned after the race")
     args = parser.parse_args(argv)
     needs = {"kubeflow": ("kubeflow_bin", "kubeflow_crd"), "mpifn": ("metacontroller_bin", "metacontroller_crds")}
     for operator in args.operators.split(","):
@@ -450,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         args.settle,
         args.timeout,
         args.metacontroller_workers,
+        args.other_pods,
     )
     starters = {
         "kubeflow": (lambda c: start_kubeflow(c, args.kubeflow_bin, args.kubeflow_crd, settings), kubeflow_job),

@@ -23,7 +23,7 @@ from .cluster import REPO_ROOT, KubectlError
 
 pytestmark = pytest.mark.e2e_k8s
 
-# The MPIJob CRD of metacontroller/base and those of the kubeflow and seed Components.
+# The MPIJob and MPIJobExplanation CRDs of metacontroller/base and those of the kubeflow and seed Components.
 CRDS = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "CustomResourceDefinition"]
 EXAMPLES = sorted((REPO_ROOT / "examples").rglob("*.yaml"))
 IDS = [str(p.relative_to(REPO_ROOT / "examples")) for p in EXAMPLES]
@@ -42,7 +42,7 @@ def mpijob_crd(k8s_cluster):
     )
     items = out.get("items", [out]) if isinstance(out, dict) else []
     crds = [i for i in items if i.get("kind") == "CustomResourceDefinition"]
-    assert len(crds) == len(CRDS) == 3, f"applied {len(crds)} of the generated CRDs"
+    assert len(crds) == len(CRDS) == 4, f"applied {len(crds)} of the generated CRDs"
     names = [c["metadata"]["name"] for c in crds]
     k8s_cluster.wait_crds_established(names)
     yield [k8s_cluster.get("crd", name) for name in names]
