@@ -129,14 +129,18 @@ def test_the_upgrade_selectors_pick_the_crds_then_all_but_the_controllers(k8s_cl
     # README, Upgrading: step 1 applies the CRDs alone, step 2 everything but the controllers.
     folder = str(REPO_ROOT / "deploy" / "plain")
     crd = "customresourcedefinition.apiextensions.k8s.io/mpijobs.mpifn.dev"
+    explanations = "customresourcedefinition.apiextensions.k8s.io/mpijobexplanations.mpifn.dev"
 
     def picked(selector: str) -> list[str]:
         args = ("apply", "--server-side", "--dry-run=server", "-k", folder, "-l", selector, "-o", "name")
         return sorted(k8s_cluster.kubectl(*args).split())
 
-    assert picked("app.kubernetes.io/component=crd") == [crd]
+    assert picked("app.kubernetes.io/component=crd") == [explanations, crd]
     rest = picked("app.kubernetes.io/component notin (controller)")
     assert {crd, "deployment.apps/sync", "service/sync", "deployment.apps/probe"} <= set(rest)
     assert not [name for name in rest if "compositecontroller" in name]
     controllers = picked("app.kubernetes.io/component=controller")
-    assert controllers == ["compositecontroller.metacontroller.k8s.io/mpifn-mpijob"]
+    assert controllers == [
+        "compositecontroller.metacontroller.k8s.io/mpifn-explain",
+        "compositecontroller.metacontroller.k8s.io/mpifn-mpijob",
+    ]
