@@ -233,11 +233,12 @@ def test_a_healthy_job_keeps_no_explanation(operator, k8s_cluster, namespace):
     k8s_cluster.apply(job(namespace, "fine"))
     reason_is(k8s_cluster, namespace, "fine", "LauncherRunning")
 
-    # Asked for while it was Pending (no grace in this suite), the explanation goes once it runs.
-    def gone() -> bool:
+    # Asked for while it was Pending (no grace in this suite), the explanation goes once it
+    # runs, and the sync that follows its deletion leaves no pod reading in the status.
+    def settled() -> dict | None:
         found = k8s_cluster.kubectl("get", api.EXPLANATION_PLURAL, "-n", namespace, "-o", "json")["items"]
-        return not found
+        status = mpijob(k8s_cluster, namespace, "fine").get("status", {})
+        return None if found or "pods" in status else status
 
-    k8s_cluster.wait_for(gone, "the healthy job's explanation to go", timeout=TIMEOUT)
-    status = k8s_cluster.kubectl("get", MPIJOBS, "fine", "-n", namespace, "-o", "json")["status"]
-    assert "pods" not in status and status["reason"] == "LauncherRunning"
+    status = k8s_cluster.wait_for(settled, "the healthy job's explanation and pod reading to go", timeout=TIMEOUT)
+    assert status["reason"] == "LauncherRunning"
