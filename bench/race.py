@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -84,6 +85,8 @@ class Settings:
     timeout: float
     metacontroller_workers: int | None = None
     other_pods: int = 0
+    pprof: Path | None = None  # Metacontroller's CPU profile of the first pprof_seconds after submission
+    pprof_seconds: int = 60
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Controller:
     processes: dict[str, Process]
     role_label: str
     flags: dict[str, list[str]] = field(default_factory=dict)
+    pprof_address: str | None = None  # Metacontroller's, when asked to profile
 
     def cpu(self) -> dict[str, float]:
         return {name: proc.group_cpu_seconds(process.popen.pid) for name, process in self.processes.items()}
@@ -201,12 +205,19 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     rates = [] if settings.qps is None else [f"--client-go-qps={settings.qps}", f"--client-go-burst={settings.burst}"]
     if settings.metacontroller_workers is not None:
         rates.append(f"--workers={settings.metacontroller_workers}")
+    profiler = None
+    if settings.pprof is not None:
+        profiler = f"127.0.0.1:{free_port()}"
+        flags.append(f"--pprof-address={profiler}")
     metacontroller = cluster.spawn_extra(
         "metacontroller", [str(binary), *flags, *rates], env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     )
     cluster.wait_for(lambda: _get(f"http://127.0.0.1:{health}/readyz") == 200, "Metacontroller's /readyz", 60)
     return Controller(
-        {"metacontroller": metacontroller, "functions": functions}, api.LABEL_ROLE, {"metacontroller": rates}
+        {"metacontroller": metacontroller, "functions": functions},
+        api.LABEL_ROLE,
+        {"metacontroller": rates},
+        profiler,
     )
 
 
@@ -371,6 +382,7 @@ def race(
         cpu_before = controller.cpu()
         after = _audit_now()
         started = time.monotonic()
+        profiling = _profile(controller, settings)
         submit(cluster, [job(index) for index in range(settings.jobs)])
         submitted = time.monotonic() - started
         seen: dict[str, float] = {}
@@ -395,6 +407,8 @@ def race(
         time.sleep(1)  # the audit log written through `until`
         events = writes(audit_log, after, until)
         versions = cluster.versions
+        if profiling is not None:
+            profiling.join()
         others = churn(cluster, controller, settings) if settings.other_pods else None
     return {
         "operator": operator,
@@ -412,6 +426,23 @@ def race(
         "flags": controller.flags,
         "versions": {"kubernetes": versions["kubernetes"], "etcd": versions["etcd"], "kwok": versions["kwok"]},
     }
+
+
+def _profile(controller: Controller, settings: Settings) -> threading.Thread | None:
+    """Write Metacontroller's CPU profile of the next pprof_seconds to settings.pprof, in the
+    background (read it with `go tool pprof -top BINARY FILE`)."""
+    if controller.pprof_address is None or settings.pprof is None:
+        return None
+    url = f"http://{controller.pprof_address}/debug/pprof/profile?seconds={settings.pprof_seconds}"
+    target = settings.pprof
+
+    def fetch() -> None:
+        with urllib.request.urlopen(url, timeout=settings.pprof_seconds + 30) as response:
+            target.write_bytes(response.read())
+
+    thread = threading.Thread(target=fetch, name="pprof", daemon=True)
+    thread.start()
+    return thread
 
 
 def churn(cluster: Cluster, controller: Controller, settings: Settings) -> dict[str, Any]:
@@ -532,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--operators", default="kubeflow,mpifn")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--pprof", type=Path, help="write Metacontroller's CPU profile after submission here")
+    parser.add_argument("--pprof-seconds", type=int, default=60)
     parser.add_argument("--other-pods", type=int, default=0, help="pods of no MPI job churned after the race")
     args = parser.parse_args(argv)
     needs = {"kubeflow": ("kubeflow_bin", "kubeflow_crd"), "mpifn": ("metacontroller_bin", "metacontroller_crds")}
@@ -559,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout,
         args.metacontroller_workers,
         args.other_pods,
+        args.pprof,
+        args.pprof_seconds,
     )
     starters = {
         "kubeflow": (lambda c: start_kubeflow(c, args.kubeflow_bin, args.kubeflow_crd, settings), kubeflow_job),
@@ -570,7 +605,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(race(operator, start, job, settings))
         print(report(results[-1]), flush=True)
     binaries = {"kubeflow": str(args.kubeflow_bin), "metacontroller": str(args.metacontroller_bin)}
-    summary = {"settings": vars(settings), "binaries": binaries, "results": results}
+    summary = {
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()},
+        "binaries": binaries,
+        "results": results,
+    }
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -1,10 +1,12 @@
-"""Issue 15 item 3: the sync request once the status reads the job's pods.
+"""Issue 15 item 3, as issue 21 left it: the explain controller's sync request for a job's
+pods.
 
-The customize hook decides which pods Metacontroller adds under `related`: the launcher
-pod always, the worker pods only up to MPIFN_STATUS_MAX_WORKER_PODS workers. Here the
-steady request of bench/jobs.py gets exactly the pods the shipped customize hook asks for
-(stored as the API server sends them, managedFields included), and sync runs on it in
-process: decode, decide, encode, as the function does."""
+The explain controller's customize hook decides which pods Metacontroller adds under
+`related` for a job's MPIJobExplanation: the launcher pod always, the worker pods only up
+to MPIFN_STATUS_MAX_WORKER_PODS workers. Here the explanation of bench/jobs.py's job gets
+exactly the pods that hook asks for (stored as the API server sends them, managedFields
+included), and sync runs on it in process: decode, keep the telling pods, encode, as the
+function does; "status" is the explanation's status it writes."""
 
 import copy
 import json
@@ -14,7 +16,9 @@ from typing import Any
 
 from bench import jobs
 from mpifn import hooks
+from mpifn.children.explanation import job_explanation
 from mpifn.settings import Settings
+from mpifn.spec import parse_job
 from tests.support import pods as shapes
 
 SIZES = (64, 1024, 4096)
@@ -163,10 +167,14 @@ def asked_for(rules: list[dict[str, Any]], pod: dict[str, Any]) -> bool:
 
 
 def request_with_pods(replicas: int, settings: Settings) -> tuple[dict[str, Any], int]:
-    """A steady sync request carrying the pods the customize hook asks for; (request, pods)."""
-    request = jobs.steady_request(replicas, settings)
-    rules = hooks.customize({"controller": {}, "parent": request["parent"]}, settings)["relatedResources"]
-    desired = [child for rule in request["children"].values() for child in rule.values()]
+    """The explain controller's sync request for the steady job's explanation, carrying the
+    pods its customize hook asks for; (request, pods)."""
+    steady = jobs.steady_request(replicas, settings)
+    explanation = job_explanation(parse_job(steady["parent"], settings), settings)
+    explanation["metadata"]["namespace"] = steady["parent"]["metadata"]["namespace"]
+    request: dict[str, Any] = {"controller": {}, "parent": explanation, "children": {}}
+    rules = hooks.customize({"controller": {}, "parent": explanation})["relatedResources"]
+    desired = [child for rule in steady["children"].values() for child in rule.values()]
     worker = stored(shapes.pod_of(desired, "worker", "bench-worker-0"))
     launcher = stored(
         shapes.launcher_running(
