@@ -1,10 +1,11 @@
 """The command line as a user meets it: `mpifn --version` and `--help`, `mpifn render -` and
 `kubectl get -o yaml` Lists, `mpifn manifests` and `mpifn overlay` refusing to write where they
-should not."""
+should not, and `make run` saying when its port is taken."""
 
 import importlib.metadata
 import io
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -231,3 +232,25 @@ def test_overlay_rewrites_its_own_overlay(capsys, base, tmp_path):
     written = load_yaml(out / "kustomization.yaml")
     assert written["resources"] == ["../base"]
     assert {image["newTag"] for image in written["images"]} == {"2.0"}
+
+
+# --------------------------------------------------------------------------- make run: the port
+
+
+def test_serve_says_when_the_port_is_taken_and_how_to_pick_another():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "mpifn.serve", "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"mpifn.serve: port {port} on 127.0.0.1 is already in use (another `make run`?); pick another port: "
+        f"make run PORT={port + 1} (python -m mpifn.serve --port {port + 1})\n"
+    )
