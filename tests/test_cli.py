@@ -1,6 +1,6 @@
 """The command line as a user meets it: `mpifn --version` and `--help`, `mpifn render -` and
 `kubectl get -o yaml` Lists, `mpifn manifests` and `mpifn overlay` refusing to write where they
-should not, and `make run` saying when its port is taken."""
+should not, `make help`, and `make run` (runtime dependencies only in a venv; a port already taken)."""
 
 import importlib.metadata
 import io
@@ -234,7 +234,7 @@ def test_overlay_rewrites_its_own_overlay(capsys, base, tmp_path):
     assert {image["newTag"] for image in written["images"]} == {"2.0"}
 
 
-# --------------------------------------------------------------------------- make run: the port
+# --------------------------------------------------------------------------- make run, make help
 
 
 def test_serve_says_when_the_port_is_taken_and_how_to_pick_another():
@@ -254,3 +254,45 @@ def test_serve_says_when_the_port_is_taken_and_how_to_pick_another():
         f"mpifn.serve: port {port} on 127.0.0.1 is already in use (another `make run`?); pick another port: "
         f"make run PORT={port + 1} (python -m mpifn.serve --port {port + 1})\n"
     )
+
+
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+
+
+def make(*args: str) -> str:
+    result = subprocess.run(
+        ["make", "--no-print-directory", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@needs_make
+def test_make_help_lists_every_target_with_one_line():
+    phony = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith(".PHONY:"))
+    targets = phony.split(":", 1)[1].split()
+    lines = make("help").splitlines()
+    listed = {line.split()[0]: line for line in lines[1:]}
+    assert sorted(listed) == sorted(targets)
+    assert all(len(line.split()) > 1 for line in listed.values())
+    assert make() == make("help")  # the default goal
+
+
+@needs_make
+def test_make_run_installs_only_the_runtime_dependencies_into_a_venv(tmp_path):
+    venv = tmp_path / "venv"
+    commands = make("-n", "run", f"VENV={venv}")
+    assert f"-m venv {venv}" in commands
+    assert f"{venv}/bin/python -m pip install" in commands and "-r mpifn/requirements.txt" in commands
+    assert "[test]" not in commands
+    assert f"{venv}/bin/python -m mpifn.serve --host 127.0.0.1 --port 8080" in commands
+    assert "--port 8081" in make("-n", "run", f"VENV={venv}", "PORT=8081")
+
+
+@needs_make
+@pytest.mark.parametrize("target", ["test", "lint", "unit", "e2e-mpi", "e2e-k8s", "e2e-node", "bench", "fuzz", "soak"])
+def test_make_test_targets_install_the_test_tools_into_the_same_venv(tmp_path, target):
+    venv = tmp_path / "venv"
+    commands = make("-n", target, f"VENV={venv}")
+    assert f"{venv}/bin/python -m pip install" in commands and "-e '.[test]'" in commands
+    assert "python3 -m pip" not in commands
