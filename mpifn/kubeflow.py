@@ -6,7 +6,7 @@ from typing import Any
 from mpifn import schema
 from mpifn.errors import InvalidSpec
 from mpifn.model import JsonObject, MPIJob, RunPolicy
-from mpifn.validation import problems, validator
+from mpifn.validation import problems, unknown_fields, validator
 
 DEFAULT_SSH_AUTH_MOUNT_PATH = "/root/.ssh"
 
@@ -17,7 +17,7 @@ def _validator() -> Any:
 
 
 def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -> MPIJob:
-    found = problems(_validator(), spec, "spec")
+    found = problems(_validator(), spec, "spec") + unknown_fields(schema.kubeflow_crd_spec(), spec, "spec")
     if found:
         raise InvalidSpec(found)
     replicas = spec["mpiReplicaSpecs"]
