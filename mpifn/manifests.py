@@ -159,8 +159,9 @@ def _controller(
 
 def foreign_crd(group: str, version: str, short_names: list[str], spec: dict[str, Any]) -> dict[str, Any]:
     """A CRD for another project's MPIJob API, for clusters that do not run that project. It
-    declares the fields of that API, with the real pod template schema: the API server
-    refuses unknown fields (strict field validation) as it does for mpifn.dev's."""
+    declares every field of that API, with the real pod template schema: the API server
+    refuses unknown fields (strict field validation), and keeps the fields mpifn does not
+    implement for sync to refuse with the reason, where pruning them would hide them."""
     crd = mpijob_crd()
     crd["metadata"]["name"] = f"{api.PLURAL}.{group}"
     crd["spec"]["group"] = group

@@ -184,13 +184,22 @@ PROBE_REQUEST: dict[str, Any] = {
 }
 
 
-def _kubeflow_replica_spec(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+# Kubeflow's restartPolicy of a role's pods: the one value that says what mpifn does, and why
+# (mpifn.kubeflow refuses any other). A worker's sshd stops only by failing: OnFailure is Always.
+KUBEFLOW_RESTART_POLICIES = {
+    "Launcher": ("Never", "the launcher's pod never restarts in place; runPolicy.backoffLimit retries it in a new pod"),
+    "Worker": ("OnFailure", "workers are StatefulSet pods, restarted whenever they stop"),
+}
+
+
+def _kubeflow_replica_spec(role: str, minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    runs, why = KUBEFLOW_RESTART_POLICIES[role]
     return {
         "type": "object",
         "required": ["template"],
         "properties": {
             "replicas": _integer(minimum, "Pods of this role.", maximum=maximum),
-            "restartPolicy": {"type": "string"},
+            "restartPolicy": {"type": "string", "description": f"{runs}: {why}. mpifn implements no other value."},
             "template": POD_TEMPLATE,
         },
     }
@@ -198,12 +207,29 @@ def _kubeflow_replica_spec(minimum: int, maximum: int | None = None) -> dict[str
 
 KUBEFLOW_MPI_IMPLEMENTATIONS = {"OpenMPI": "OpenMPI", "Intel": "IntelMPI", "MPICH": "MPICH"}
 
+# Kubeflow's fields that mpifn does not implement are declared, so that the API server keeps
+# them for sync to refuse with the reason (mpifn.kubeflow) where pruning would hide them.
+_NOT_IMPLEMENTED = "Kubeflow's; not implemented by mpifn (sync refuses it, saying why)."
+KUBEFLOW_RUN_POLICY: dict[str, Any] = {
+    **RUN_POLICY,
+    "properties": {
+        **RUN_POLICY["properties"],
+        "schedulingPolicy": {
+            "type": "object",
+            "description": _NOT_IMPLEMENTED,
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+        "managedBy": {"type": "string", "description": _NOT_IMPLEMENTED + " kubeflow.org/mpi-operator is accepted."},
+    },
+}
+
 KUBEFLOW_SPEC: dict[str, Any] = {
     "type": "object",
     "required": ["mpiReplicaSpecs"],
     "properties": {
         "slotsPerWorker": _integer(1, "MPI slots per worker (default 1)."),
-        "runPolicy": RUN_POLICY,
+        "runLauncherAsWorker": _boolean(_NOT_IMPLEMENTED + " false is accepted."),
+        "runPolicy": KUBEFLOW_RUN_POLICY,
         "sshAuthMountPath": {"type": "string", "pattern": "^/"},
         "mpiImplementation": {"type": "string", "enum": list(KUBEFLOW_MPI_IMPLEMENTATIONS)},
         "launcherCreationPolicy": {"type": "string", "enum": ["AtStartup", "WaitForWorkersReady"]},
@@ -211,8 +237,8 @@ KUBEFLOW_SPEC: dict[str, Any] = {
             "type": "object",
             "required": ["Launcher", "Worker"],
             "properties": {
-                "Launcher": _kubeflow_replica_spec(1, maximum=1),
-                "Worker": _kubeflow_replica_spec(1),
+                "Launcher": _kubeflow_replica_spec("Launcher", 1, maximum=1),
+                "Worker": _kubeflow_replica_spec("Worker", 1),
             },
         },
     },
