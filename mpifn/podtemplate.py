@@ -8,9 +8,11 @@ The source is the OpenAPI v3 document of the core/v1 API of Kubernetes KUBERNETE
 the version the tests run: `api/openapi-spec/v3/api__v1_openapi.json` of the Go module
 k8s.io/kubernetes. OPENAPI_FILE holds the part of it that a PodTemplateSpec needs (the
 component schemas it refers to, without their descriptions), committed so that
-`mpifn manifests` and the tests need neither Go nor a network. To move to another version:
+`mpifn manifests` and the tests need neither Go nor a network. To move to another version,
+change KUBERNETES_VERSION here as in scripts/build-tools.sh and tests/e2e_k8s/cluster.py
+(tests/test_podtemplate.py holds the three equal), then:
 
-    python3 -m mpifn.podtemplate --kubernetes v1.37.0   # reads the Go module cache (go mod download)
+    python3 -m mpifn.podtemplate   # from the Go module cache (go mod download fetches it)
     python3 -m mpifn manifests
 
 `crd_schema` turns the components into a structural CRD schema: references inlined,
@@ -43,7 +45,7 @@ _DROPPED = (
     "x-kubernetes-patch-strategy",
     "x-kubernetes-unions",
 )
-# The formats the API server knows for each type (others are dropped with a warning).
+# The formats the API server knows for each type (it warns about any other).
 _FORMATS = {"integer": ("int32", "int64"), "number": ("float", "double"), "string": ("date-time", "byte")}
 
 JsonObject = dict[str, Any]
@@ -210,11 +212,12 @@ def openapi_document(version: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m mpifn.podtemplate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kubernetes", default=KUBERNETES_VERSION, help=f"default {KUBERNETES_VERSION}")
-    parser.add_argument("--openapi", type=Path, help=f"the document ({SOURCE}) instead of the Go module cache")
+    parser.add_argument(
+        "--openapi", type=Path, help=f"{SOURCE} of Kubernetes {KUBERNETES_VERSION}, instead of the Go module cache's"
+    )
     args = parser.parse_args(argv)
-    source = args.openapi or openapi_document(args.kubernetes)
-    trimmed = trim(json.loads(source.read_text()), args.kubernetes)
+    source = args.openapi or openapi_document(KUBERNETES_VERSION)
+    trimmed = trim(json.loads(source.read_text()))
     OPENAPI_FILE.parent.mkdir(exist_ok=True)
     OPENAPI_FILE.write_text(json.dumps(trimmed, indent=1, sort_keys=True) + "\n")
     print(f"wrote {OPENAPI_FILE} ({len(trimmed['schemas'])} schemas); now run: python3 -m mpifn manifests")
