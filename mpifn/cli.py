@@ -123,10 +123,10 @@ def job_problems(document: object) -> list[str]:
     try:
         parse_job(document, settings.current())
     except InvalidSpec as invalid:
-        found += invalid.problems
+        found += invalid.problems  # sync names the spec's unknown fields too: each once
     except RequestError as error:
         found.append(str(error))
-    return found
+    return list(dict.fromkeys(found))
 
 
 def _named(where: str, document: object) -> str:

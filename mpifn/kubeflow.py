@@ -6,9 +6,11 @@ from typing import Any
 from mpifn import schema
 from mpifn.errors import InvalidSpec
 from mpifn.model import JsonObject, MPIJob, RunPolicy
-from mpifn.validation import problems, validator
+from mpifn.validation import problems, show, unknown_fields, validator
 
 DEFAULT_SSH_AUTH_MOUNT_PATH = "/root/.ssh"
+# runPolicy.managedBy of a job Kubeflow's own operator runs (its default).
+KUBEFLOW_OPERATOR = "kubeflow.org/mpi-operator"
 
 
 @lru_cache(maxsize=1)
@@ -18,6 +20,8 @@ def _validator() -> Any:
 
 def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -> MPIJob:
     found = problems(_validator(), spec, "spec")
+    found += not_implemented(spec) if not found else []
+    found += unknown_fields(schema.kubeflow_crd_spec(), spec, "spec")
     if found:
         raise InvalidSpec(found)
     replicas = spec["mpiReplicaSpecs"]
@@ -40,3 +44,33 @@ def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -
         ssh_auth_mount_path=spec.get("sshAuthMountPath", DEFAULT_SSH_AUTH_MOUNT_PATH),
         wait_for_workers=spec.get("launcherCreationPolicy") == "WaitForWorkersReady",
     )
+
+
+def not_implemented(spec: JsonObject) -> list[str]:
+    """The fields of Kubeflow's v2beta1 MPIJob that mpifn does not implement, when they ask for
+    something other than what mpifn does: refused, never silently ignored."""
+    found = []
+    if spec.get("runLauncherAsWorker"):
+        found.append(
+            "spec.runLauncherAsWorker: not implemented by mpifn (Kubeflow PR 612, the launcher "
+            "also running MPI ranks); remove it or set false"
+        )
+    policy = spec.get("runPolicy") or {}
+    if policy.get("schedulingPolicy"):
+        found.append(
+            "spec.runPolicy.schedulingPolicy: not implemented by mpifn (gang scheduling is the "
+            "gang-volcano or gang-scheduler-plugins Component, minMember = workers + 1); remove it"
+        )
+    if policy.get("managedBy", KUBEFLOW_OPERATOR) != KUBEFLOW_OPERATOR:
+        found.append(
+            f"spec.runPolicy.managedBy: {show(policy['managedBy'])} not implemented by mpifn (it "
+            f"would run the job here, not leave it to that controller); remove it or set {KUBEFLOW_OPERATOR}"
+        )
+    for role, (runs, why) in schema.KUBEFLOW_RESTART_POLICIES.items():
+        asked = spec["mpiReplicaSpecs"][role].get("restartPolicy", runs)
+        if asked != runs:
+            found.append(
+                f"spec.mpiReplicaSpecs.{role}.restartPolicy: {show(asked)} not implemented by mpifn "
+                f"({why}); remove it or set {runs}"
+            )
+    return found

@@ -157,19 +157,18 @@ def _controller(
     }
 
 
-def foreign_crd(group: str, version: str, short_names: list[str]) -> dict[str, Any]:
-    """A CRD for another project's MPIJob API, for clusters that do not run that project:
-    its fields are checked by the functions, not by the API server."""
+def foreign_crd(group: str, version: str, short_names: list[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """A CRD for another project's MPIJob API, for clusters that do not run that project. It
+    declares every field of that API, with the real pod template schema: the API server
+    refuses unknown fields (strict field validation), and keeps the fields mpifn does not
+    implement for sync to refuse with the reason, where pruning them would hide them."""
     crd = mpijob_crd()
     crd["metadata"]["name"] = f"{api.PLURAL}.{group}"
     crd["spec"]["group"] = group
     crd["spec"]["names"]["shortNames"] = short_names
     served = crd["spec"]["versions"][0]
     served["name"] = version
-    served["schema"]["openAPIV3Schema"]["properties"]["spec"] = {
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": True,
-    }
+    served["schema"]["openAPIV3Schema"]["properties"]["spec"] = spec
     return crd
 
 
@@ -322,9 +321,17 @@ def api_component(controller: str) -> dict[str, Any]:
 NO_POD_STATUS = "no-pod-status"
 GANG_COMPONENTS = {"gang-volcano": VOLCANO, "gang-scheduler-plugins": SCHEDULER_PLUGINS}
 FOREIGN_APIS = {
-    # component: (controller, CRD group, version, short names, parent apiVersion)
-    "kubeflow": ("mpifn-kubeflow-mpijob", "kubeflow.org", "v2beta1", ["kfmpijob"], api.KUBEFLOW_API_VERSION),
-    "seed": ("mpifn-seed-mpijob", "skatelescope.org", "v1", ["seedmpijob"], api.SEED_API_VERSION),
+    # component: (controller, CRD group, version, short names, parent apiVersion, spec schema).
+    # The seed's fields are a subset of mpifn.dev's (mpifn.spec reads both): one schema.
+    "kubeflow": (
+        "mpifn-kubeflow-mpijob",
+        "kubeflow.org",
+        "v2beta1",
+        ["kfmpijob"],
+        api.KUBEFLOW_API_VERSION,
+        schema.kubeflow_crd_spec,
+    ),
+    "seed": ("mpifn-seed-mpijob", "skatelescope.org", "v1", ["seedmpijob"], api.SEED_API_VERSION, schema.crd_spec),
 }
 
 
@@ -385,9 +392,9 @@ def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
     files[COMPONENTS_DIR / NO_POD_STATUS / "kustomization.yaml"] = [no_pod_status_component()]
     for component, gang in GANG_COMPONENTS.items():
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [gang_component(gang.api_version)]
-    for component, (controller, group, version, short_names, parent) in FOREIGN_APIS.items():
+    for component, (controller, group, version, short_names, parent, spec) in FOREIGN_APIS.items():
         files[COMPONENTS_DIR / component / "mpijob.yaml"] = [
-            foreign_crd(group, version, short_names),
+            foreign_crd(group, version, short_names, spec()),
             composite_controller(controller, parent, api.PLURAL),
         ]
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [api_component(controller)]
@@ -425,7 +432,7 @@ def mpijob_crd() -> dict[str, Any]:
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": schema.SPEC,
+                                "spec": schema.crd_spec(),
                                 "status": schema.STATUS,
                             },
                         }

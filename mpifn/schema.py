@@ -1,15 +1,19 @@
-"""The MPIJob v1 schema: one definition for the CRD and for the functions' own checks."""
+"""The MPIJob v1 schema: one definition for the CRD and for the functions' own checks.
 
+Every pod template field is POD_TEMPLATE here, which the functions' own checks read as "an
+object" (mpifn.spec checks the parts the builders read); in the CRDs (crd_spec) and in the
+check for unknown fields it is the full PodTemplateSpec schema (mpifn.podtemplate)."""
+
+from functools import lru_cache
 from typing import Any
+
+from mpifn import podtemplate
 
 MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "IntelMPI")
 CLEAN_POD_POLICIES = ("None", "Running", "All")
+POD_TEMPLATE_DESCRIPTION = "A pod template (metadata and spec), as in a Deployment."
 
-_POD_TEMPLATE: dict[str, Any] = {
-    "type": "object",
-    "description": "A pod template (metadata and spec), as in a Deployment.",
-    "x-kubernetes-preserve-unknown-fields": True,
-}
+POD_TEMPLATE: dict[str, Any] = {"type": "object", "description": POD_TEMPLATE_DESCRIPTION}
 
 
 def _integer(minimum: int, description: str, maximum: int | None = None) -> dict[str, Any]:
@@ -27,7 +31,7 @@ def _role_override(role: str) -> dict[str, Any]:
     return {
         "type": "object",
         "description": f"Overrides for the {role} only.",
-        "properties": {"template": _POD_TEMPLATE},
+        "properties": {"template": POD_TEMPLATE},
     }
 
 
@@ -67,7 +71,7 @@ SPEC: dict[str, Any] = {
             "description": "Hostfile format and launcher environment (default OpenMPI).",
         },
         "sshPort": {**_integer(1, "Port of the workers' sshd (default 2222).", maximum=65535), "default": 2222},
-        "template": _POD_TEMPLATE,
+        "template": POD_TEMPLATE,
         "launcher": _role_override("launcher"),
         "worker": _role_override("workers"),
         "runPolicy": RUN_POLICY,
@@ -180,26 +184,52 @@ PROBE_REQUEST: dict[str, Any] = {
 }
 
 
-def _kubeflow_replica_spec(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+# Kubeflow's restartPolicy of a role's pods: the one value that says what mpifn does, and why
+# (mpifn.kubeflow refuses any other). A worker's sshd stops only by failing: OnFailure is Always.
+KUBEFLOW_RESTART_POLICIES = {
+    "Launcher": ("Never", "the launcher's pod never restarts in place; runPolicy.backoffLimit retries it in a new pod"),
+    "Worker": ("OnFailure", "workers are StatefulSet pods, restarted whenever they stop"),
+}
+
+
+def _kubeflow_replica_spec(role: str, minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    runs, why = KUBEFLOW_RESTART_POLICIES[role]
     return {
         "type": "object",
         "required": ["template"],
         "properties": {
             "replicas": _integer(minimum, "Pods of this role.", maximum=maximum),
-            "restartPolicy": {"type": "string"},
-            "template": _POD_TEMPLATE,
+            "restartPolicy": {"type": "string", "description": f"{runs}: {why}. mpifn implements no other value."},
+            "template": POD_TEMPLATE,
         },
     }
 
 
 KUBEFLOW_MPI_IMPLEMENTATIONS = {"OpenMPI": "OpenMPI", "Intel": "IntelMPI", "MPICH": "MPICH"}
 
+# Kubeflow's fields that mpifn does not implement are declared, so that the API server keeps
+# them for sync to refuse with the reason (mpifn.kubeflow) where pruning would hide them.
+_NOT_IMPLEMENTED = "Kubeflow's; not implemented by mpifn (sync refuses it, saying why)."
+KUBEFLOW_RUN_POLICY: dict[str, Any] = {
+    **RUN_POLICY,
+    "properties": {
+        **RUN_POLICY["properties"],
+        "schedulingPolicy": {
+            "type": "object",
+            "description": _NOT_IMPLEMENTED,
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+        "managedBy": {"type": "string", "description": _NOT_IMPLEMENTED + " kubeflow.org/mpi-operator is accepted."},
+    },
+}
+
 KUBEFLOW_SPEC: dict[str, Any] = {
     "type": "object",
     "required": ["mpiReplicaSpecs"],
     "properties": {
         "slotsPerWorker": _integer(1, "MPI slots per worker (default 1)."),
-        "runPolicy": RUN_POLICY,
+        "runLauncherAsWorker": _boolean(_NOT_IMPLEMENTED + " false is accepted."),
+        "runPolicy": KUBEFLOW_RUN_POLICY,
         "sshAuthMountPath": {"type": "string", "pattern": "^/"},
         "mpiImplementation": {"type": "string", "enum": list(KUBEFLOW_MPI_IMPLEMENTATIONS)},
         "launcherCreationPolicy": {"type": "string", "enum": ["AtStartup", "WaitForWorkersReady"]},
@@ -207,9 +237,37 @@ KUBEFLOW_SPEC: dict[str, Any] = {
             "type": "object",
             "required": ["Launcher", "Worker"],
             "properties": {
-                "Launcher": _kubeflow_replica_spec(1, maximum=1),
-                "Worker": _kubeflow_replica_spec(1),
+                "Launcher": _kubeflow_replica_spec("Launcher", 1, maximum=1),
+                "Worker": _kubeflow_replica_spec("Worker", 1),
             },
         },
     },
 }
+
+
+def _with_pod_templates(node: Any, template: dict[str, Any]) -> Any:
+    """A copy of `node` with `template` for every POD_TEMPLATE in it."""
+    if node is POD_TEMPLATE:
+        return template
+    if isinstance(node, dict):
+        return {key: _with_pod_templates(value, template) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_with_pod_templates(value, template) for value in node]
+    return node
+
+
+@lru_cache(maxsize=1)
+def _crd_pod_template() -> dict[str, Any]:
+    return {"description": POD_TEMPLATE_DESCRIPTION, **podtemplate.pod_template_schema()}
+
+
+@lru_cache(maxsize=1)
+def crd_spec() -> dict[str, Any]:
+    """SPEC as the CRDs of mpifn.dev and of the seed's group carry it (shared: do not modify)."""
+    return dict(_with_pod_templates(SPEC, _crd_pod_template()))
+
+
+@lru_cache(maxsize=1)
+def kubeflow_crd_spec() -> dict[str, Any]:
+    """KUBEFLOW_SPEC as the kubeflow Component's CRD carries it (shared: do not modify)."""
+    return dict(_with_pod_templates(KUBEFLOW_SPEC, _crd_pod_template()))

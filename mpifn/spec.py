@@ -8,7 +8,7 @@ from mpifn.errors import InvalidSpec, RequestError
 from mpifn.kubeflow import kubeflow_job
 from mpifn.model import JsonObject, MPIJob, RunPolicy
 from mpifn.settings import Settings
-from mpifn.validation import Validator, validator
+from mpifn.validation import Validator, unknown_fields, validator
 from mpifn.validation import problems as schema_problems
 from mpifn.validation import show as _show
 
@@ -16,7 +16,10 @@ SUPPORTED_API_VERSIONS = (api.API_VERSION, api.SEED_API_VERSION, api.KUBEFLOW_AP
 
 
 def parse_job(parent: JsonObject, settings: Settings) -> MPIJob:
-    """The MPIJob model of `parent`, whichever API it uses; InvalidSpec lists every bad field."""
+    """The MPIJob model of `parent`, whichever API it uses; InvalidSpec lists every bad field,
+    and every field its CRD does not declare, named as the API server's strict field validation
+    names it (`unknown field "spec.template.spec.containers[0].comand"`): a CRD of an older
+    install, or a request posted by hand, may still hold one, and a child must never get it."""
     metadata = _identity(parent)
     spec = parent.get("spec")
     if not isinstance(spec, dict):
@@ -58,7 +61,7 @@ def _identity(parent: JsonObject) -> JsonObject:
 
 def _own_job(name: str, namespace: str, generation: int, spec: JsonObject) -> MPIJob:
     """The project's own API, which also reads the seed project's field names."""
-    problems = schema_problems(_validator(), spec, "spec")
+    problems = schema_problems(_validator(), spec, "spec") + unknown_fields(schema.crd_spec(), spec, "spec")
     if problems:
         raise InvalidSpec(problems)
     replicas = spec["replicas"]

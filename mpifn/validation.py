@@ -157,6 +157,12 @@ def unknown_fields(schema: dict[str, Any], value: Any, path: str = "") -> list[s
             else:
                 found.append(f'unknown field "{where}"')
         return found
+    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        return [
+            problem
+            for key, item in value.items()
+            for problem in unknown_fields(schema["additionalProperties"], item, f"{path}.{key}" if path else str(key))
+        ]
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [
             problem for i, item in enumerate(value) for problem in unknown_fields(schema["items"], item, f"{path}[{i}]")

@@ -25,6 +25,17 @@ INVALID_SPECS = [
     {"replicas": 2, "runPolicy": {"cleanPodPolicy": "Some"}},
     {"replicas": 2, "runPolicy": {"activeDeadlineSeconds": 0}},
 ]
+KUBEFLOW_ROLES = {"mpiReplicaSpecs": {"Launcher": {"template": CONTAINERS}, "Worker": {"template": CONTAINERS}}}
+VALID_KUBEFLOW_SPECS = [
+    KUBEFLOW_ROLES,
+    {**KUBEFLOW_ROLES, "runLauncherAsWorker": True, "runPolicy": {"schedulingPolicy": {"queue": "q"}}},
+    {**KUBEFLOW_ROLES, "runPolicy": {"managedBy": "kueue.x-k8s.io/multikueue", "suspend": False}},
+]
+INVALID_KUBEFLOW_SPECS = [
+    {**KUBEFLOW_ROLES, "runLauncherAsWorker": "yes"},
+    {**KUBEFLOW_ROLES, "runPolicy": {"schedulingPolicy": "gang"}},
+    {**KUBEFLOW_ROLES, "runPolicy": {"managedBy": 1}},
+]
 VALID_PROBES = [{"namespace": "default", "name": "hello", "replicas": 3, "timeoutSeconds": 0.5}]
 INVALID_PROBES = [
     {"namespace": "default", "name": "hello", "replicas": 3, "host": "10.0.0.1"},
@@ -39,6 +50,8 @@ INVALID_PROBES = [
     ("root", "instance", "valid"),
     [(schema.SPEC, spec, True) for spec in VALID_SPECS]
     + [(schema.SPEC, spec, False) for spec in INVALID_SPECS]
+    + [(schema.KUBEFLOW_SPEC, spec, True) for spec in VALID_KUBEFLOW_SPECS]
+    + [(schema.KUBEFLOW_SPEC, spec, False) for spec in INVALID_KUBEFLOW_SPECS]
     + [(schema.PROBE_REQUEST, body, True) for body in VALID_PROBES]
     + [(schema.PROBE_REQUEST, body, False) for body in INVALID_PROBES],
 )

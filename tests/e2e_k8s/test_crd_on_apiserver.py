@@ -97,6 +97,43 @@ def test_render_names_unknown_fields_as_the_apiserver_does(k8s_cluster, mpijob_c
     )
 
 
+def first_template(job: dict) -> dict:
+    spec = job["spec"]
+    return spec["template"] if "template" in spec else spec["mpiReplicaSpecs"]["Launcher"]["template"]
+
+
+@pytest.mark.parametrize("example", ["hello.yaml", "kubeflow-v2beta1.yaml", "seed-v1.yaml"])
+def test_a_typo_inside_a_pod_template_is_refused_and_named_as_render_names_it(k8s_cluster, mpijob_crd, example):
+    job = yaml.safe_load((REPO_ROOT / "examples" / example).read_text())
+    container = first_template(job)["spec"]["containers"][0]
+    container["comand"] = container.pop("command")
+    first_template(job)["metadata"] = {"lables": {"a": "b"}}
+    with pytest.raises(KubectlError) as refused:
+        dry_run(k8s_cluster, yaml.safe_dump(job))
+    apiserver = set(re.findall(r'unknown field "[^"]+"', str(refused.value)))
+    assert apiserver == set(job_problems(job))
+    assert len(apiserver) == 2 and all(".template." in problem for problem in apiserver)
+
+
+def test_kubeflow_fields_mpifn_refuses_are_kept_by_the_apiserver(k8s_cluster, mpijob_crd):
+    """Stored as written (not pruned), so that sync can refuse them saying why."""
+    job = yaml.safe_load((REPO_ROOT / "examples" / "kubeflow-v2beta1.yaml").read_text())
+    job["spec"]["runLauncherAsWorker"] = True
+    job["spec"]["runPolicy"]["schedulingPolicy"] = {"queue": "research", "minResources": {"cpu": "2"}}
+    (stored,) = dry_run(k8s_cluster, yaml.safe_dump(job))
+    assert stored["spec"]["runLauncherAsWorker"] is True
+    assert stored["spec"]["runPolicy"]["schedulingPolicy"] == job["spec"]["runPolicy"]["schedulingPolicy"]
+    assert any("not implemented by mpifn" in problem for problem in job_problems(job))
+
+
+def test_each_crd_takes_a_client_side_apply(k8s_cluster, mpijob_crd):
+    """The README applies with client-side `kubectl apply -k`: its last-applied annotation
+    holds the whole CRD, and annotations hold at most 256 KiB."""
+    for crd in CRDS:
+        args = ("apply", "--dry-run=server", "-f", "-", "-o", "name")
+        assert k8s_cluster.kubectl(*args, input=json.dumps(crd)).strip().endswith(crd["metadata"]["name"])
+
+
 @pytest.fixture
 def compositecontroller_kind(k8s_cluster):
     """kubectl maps every object of a kustomization before it filters by label, so the
