@@ -667,8 +667,15 @@ class Cluster:
         return wait_until(check, what, timeout=timeout, interval=interval, alive=self.check_alive)
 
     def wait_crds_established(self, names: list[str], timeout: float = 60) -> None:
+        """Each CRD's Established condition True. Read, not `kubectl wait`: that fails at
+        once while a new CRD has no conditions yet (large CRDs take a moment to get them)."""
+
+        def established(name: str) -> bool:
+            conditions = (self.get("crd", name).get("status") or {}).get("conditions") or []
+            return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
         for name in names:
-            self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s")
+            self.wait_for(lambda name=name: established(name), f"CRD {name} Established", timeout=timeout)
 
     # -- extra components started against this cluster ----------------------
 
