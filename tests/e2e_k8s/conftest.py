@@ -12,6 +12,8 @@
   (hookdriver.HookDriver); both follow the shipped CompositeController with a
   resync period of RESYNC_SECONDS.
 - ``namespace``: a fresh namespace per test, deleted afterwards.
+- ``mpijob_crd`` (module): every generated CRD (mpifn.dev's and the kubeflow and seed
+  Components') applied and Established; the foreign ones deleted afterwards.
 
 A component that cannot start makes the tests that need it fail with the
 reason; nothing here skips.
@@ -19,6 +21,7 @@ reason; nothing here skips.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from mpifn.manifests import generated_manifests
 from tests.support.driver import Driver, HookProxy
 from tests.support.server import serve
 
@@ -102,6 +106,33 @@ def operator(k8s_cluster, hook_proxy):
         yield driver
     finally:
         driver.stop()
+
+
+# The MPIJob and MPIJobExplanation CRDs of metacontroller/base and those of the kubeflow and seed Components.
+CRDS = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "CustomResourceDefinition"]
+
+
+@pytest.fixture(scope="module")
+def mpijob_crd(k8s_cluster):
+    out = k8s_cluster.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": CRDS}),
+    )
+    items = out.get("items", [out]) if isinstance(out, dict) else []
+    crds = [i for i in items if i.get("kind") == "CustomResourceDefinition"]
+    assert len(crds) == len(CRDS) == 4, f"applied {len(crds)} of the generated CRDs"
+    names = [c["metadata"]["name"] for c in crds]
+    k8s_cluster.wait_crds_established(names)
+    yield [k8s_cluster.get("crd", name) for name in names]
+    # The other suites' `kubectl get mpijob` must keep meaning mpifn.dev's: leave only its CRD.
+    foreign = [name for name in names if not name.endswith(".mpifn.dev")]
+    k8s_cluster.kubectl("delete", "crd", *foreign, "--wait=true")
+    k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
 
 
 @pytest.fixture

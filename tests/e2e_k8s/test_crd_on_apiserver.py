@@ -9,7 +9,6 @@ unknown fields as the apiserver does.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -17,39 +16,13 @@ import pytest
 import yaml
 
 from mpifn.cli import job_problems, render
-from mpifn.manifests import generated_manifests
 
 from .cluster import REPO_ROOT, KubectlError
 
 pytestmark = pytest.mark.e2e_k8s
 
-# The MPIJob and MPIJobExplanation CRDs of metacontroller/base and those of the kubeflow and seed Components.
-CRDS = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "CustomResourceDefinition"]
 EXAMPLES = sorted((REPO_ROOT / "examples").rglob("*.yaml"))
 IDS = [str(p.relative_to(REPO_ROOT / "examples")) for p in EXAMPLES]
-
-
-@pytest.fixture(scope="module")
-def mpijob_crd(k8s_cluster):
-    out = k8s_cluster.kubectl(
-        "apply",
-        "--server-side",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": CRDS}),
-    )
-    items = out.get("items", [out]) if isinstance(out, dict) else []
-    crds = [i for i in items if i.get("kind") == "CustomResourceDefinition"]
-    assert len(crds) == len(CRDS) == 4, f"applied {len(crds)} of the generated CRDs"
-    names = [c["metadata"]["name"] for c in crds]
-    k8s_cluster.wait_crds_established(names)
-    yield [k8s_cluster.get("crd", name) for name in names]
-    # The other suites' `kubectl get mpijob` must keep meaning mpifn.dev's: leave only its CRD.
-    foreign = [name for name in names if not name.endswith(".mpifn.dev")]
-    k8s_cluster.kubectl("delete", "crd", *foreign, "--wait=true")
-    k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
 
 
 def dry_run(k8s_cluster, text: str) -> list[dict]:
