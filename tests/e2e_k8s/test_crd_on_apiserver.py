@@ -70,34 +70,6 @@ def test_render_names_unknown_fields_as_the_apiserver_does(k8s_cluster, mpijob_c
     )
 
 
-@pytest.fixture
-def compositecontroller_kind(k8s_cluster):
-    """kubectl maps every object of a kustomization before it filters by label, so the
-    CompositeController kind must exist, as it does wherever Metacontroller runs. Made here
-    (a schema-less stand-in) unless Metacontroller's CRDs are installed, and removed after;
-    the dry run also wants the functions' namespace."""
-    name = "compositecontrollers.metacontroller.k8s.io"
-    made = k8s_cluster.kubectl_run("get", "crd", name, check=False).returncode != 0
-    if made:
-        names = {"kind": "CompositeController", "listKind": "CompositeControllerList",
-                 "plural": "compositecontrollers", "singular": "compositecontroller"}  # fmt: skip
-        schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-        version = {"name": "v1alpha1", "served": True, "storage": True, "schema": schema}
-        # A *.k8s.io group needs this annotation, as Metacontroller's own CRDs carry it.
-        approval = {"api-approved.kubernetes.io": "unapproved, request not yet submitted"}
-        spec = {"group": "metacontroller.k8s.io", "scope": "Cluster", "names": names, "versions": [version]}
-        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-               "metadata": {"name": name, "annotations": approval}, "spec": spec}  # fmt: skip
-        k8s_cluster.apply(crd)
-        k8s_cluster.wait_crds_established([name])
-    k8s_cluster.create_namespace("mpifn")
-    yield
-    k8s_cluster.kubectl("delete", "namespace", "mpifn", "--wait=false")
-    if made:
-        k8s_cluster.kubectl("delete", "crd", name, "--wait=true")
-        k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
-
-
 def test_the_upgrade_selectors_pick_the_crds_then_all_but_the_controllers(k8s_cluster, compositecontroller_kind):
     # README, Upgrading: step 1 applies the CRDs alone, step 2 everything but the controllers.
     folder = str(REPO_ROOT / "deploy" / "plain")
