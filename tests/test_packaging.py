@@ -134,6 +134,23 @@ def test_namespace_admins_and_editors_write_and_viewers_read_every_mpijob_api():
     assert served == {"mpifn.dev", "kubeflow.org", "skatelescope.org"}
 
 
+def test_the_readme_says_what_the_roles_allow_and_how_to_build_the_release_manifests():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    roles = [d for docs in generated_manifests().values() for d in docs if d["kind"] == "ClusterRole"]
+    base = {role["metadata"]["name"] for role in roles if role["metadata"]["name"].startswith("mpifn-mpijob-")}
+    assert base == {"mpifn-mpijob-edit", "mpifn-mpijob-view"}
+    for name in base:
+        assert f"`{name}`" in readme, name
+    (editing,) = [line for line in readme.split(" | ") if line.startswith("create, get, list")]
+    for verb in ("create", "get", "list", "watch", "update", "patch", "delete", "deletecollection"):
+        assert verb in editing, verb
+    assert "make dist REGISTRY=registry.example.com/hpc TAG=0.1.0" in readme
+    variants = sorted(p.parent.name for p in (ROOT / "deploy").glob("*/kustomization.yaml"))
+    for variant in variants:
+        assert f"mpifn-{variant}.yaml" in readme, variant
+    assert "/dist/" in (ROOT / ".gitignore").read_text().split()
+
+
 def test_stacks_substitute_only_registry_and_tag():
     for name in STACKS:
         assert set(re.findall(r"\$\{[^}]*\}", (ROOT / name).read_text())) == {
