@@ -36,7 +36,7 @@ PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 
-.PHONY: help install install-runtime system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render manifests overlay clean
+.PHONY: help install install-runtime system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render manifests overlay dist clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets, one line each
@@ -140,5 +140,14 @@ OVERLAY ?= overlay
 overlay: $(RUNTIME) ## write overlay/: DEPLOY's kustomization with REGISTRY and TAG (OVERLAY=)
 	$(PYTHON) -m mpifn overlay $(DEPLOY) --registry '$(REGISTRY)' --tag '$(TAG)' --out '$(OVERLAY)'
 
+# One release manifest per ready kustomization of deploy/, images $(REGISTRY)/<name>:$(TAG):
+# kubectl apply -f $(DIST)/mpifn-<variant>.yaml. Built by KUBECTL's kustomize: the kubectl
+# scripts/build-tools.sh built (in MPIFN_TOOLS_DIR), else the first on PATH.
+DIST ?= dist
+TOOLS_DIR := $(or $(MPIFN_TOOLS_DIR),$(HOME)/.cache/mpifn-tools)
+KUBECTL ?= $(or $(wildcard $(TOOLS_DIR)/kubernetes-$(shell sed -n 's/^kubernetes=//p' '$(TOOLS_DIR)/versions.txt' 2>/dev/null)/bin/kubectl),kubectl)
+dist: $(RUNTIME) ## write dist/mpifn-<variant>.yaml, a release manifest per deploy/ variant (REGISTRY=, TAG=, KUBECTL=)
+	$(PYTHON) -m mpifn dist --registry '$(REGISTRY)' --tag '$(TAG)' --out '$(DIST)' --kubectl '$(KUBECTL)'
+
 clean: ## remove caches and build output (not .venv: rm -rf .venv to start over)
-	rm -rf .make-installed build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .make-installed build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,5 +1,6 @@
 """The shipped Kubernetes manifests, generated here so that each fact has one place:
-the MPIJob CRD from mpifn.schema, one CompositeController per MPIJob API, and the kustomize
+the MPIJob CRD from mpifn.schema, one CompositeController per MPIJob API, the ClusterRoles
+that give namespace admins, editors and viewers each MPIJob API, and the kustomize
 Components that change them (hook target, bearer token, gang scheduling, extra APIs).
 
 Every Component patches every CompositeController alike, and an API Component copies the
@@ -50,6 +51,7 @@ FUNCTIONS = ("sync", "finalize", "probe")
 MAIN_CONTROLLER = "mpifn-mpijob"
 FUNCTIONS_NAMESPACE = "mpifn"
 COMPONENTS_DIR = Path("deploy/components")
+BASE_DIR = Path("metacontroller/base")
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,48 @@ def _controller(
             },
         },
     }
+
+
+# The default ClusterRoles admin, edit and view (bound in a namespace by a RoleBinding) take
+# in every ClusterRole labelled to aggregate to them (kube-controller-manager's
+# clusterrole-aggregation controller). Kubernetes aggregates view into edit and edit into
+# admin, so editors and admins also read what viewers read.
+AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-{}"
+READ_VERBS = ("get", "list", "watch")
+EDIT_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+def aggregated_roles(controller: str, jobs: dict[str, Any], read_only: tuple[dict[str, Any], ...] = ()) -> list[dict]:
+    """`<controller>-edit`: namespace admins and editors create, change and delete the MPIJobs of
+    the CRD `jobs`; `<controller>-view`: viewers read them, their status and the CRDs
+    `read_only` (made by the controllers, never by users). A status is Metacontroller's: no
+    role writes one."""
+
+    def resources(crd: dict[str, Any]) -> tuple[str, list[str]]:
+        return crd["spec"]["group"], [crd["spec"]["names"]["plural"]]
+
+    def role(name: str, aggregate_to: tuple[str, ...], rules: list[dict[str, Any]]) -> dict[str, Any]:
+        labels = {**_labels("rbac"), **{AGGREGATE_TO.format(to): "true" for to in aggregate_to}}
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{controller}-{name}", "labels": labels},
+            "rules": rules,
+        }
+
+    group, plurals = resources(jobs)
+    readable = [resources(crd) for crd in read_only]
+    return [
+        role("edit", ("admin", "edit"), [{"apiGroups": [group], "resources": plurals, "verbs": list(EDIT_VERBS)}]),
+        role(
+            "view",
+            ("view",),
+            [
+                {"apiGroups": [group], "resources": [*plurals, f"{plurals[0]}/status"], "verbs": list(READ_VERBS)},
+                *({"apiGroups": [g], "resources": p, "verbs": list(READ_VERBS)} for g, p in readable),
+            ],
+        ),
+    ]
 
 
 def foreign_crd(group: str, version: str, short_names: list[str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -303,8 +347,8 @@ def gang_component(api_version: str) -> dict[str, Any]:
 
 
 def api_component(controller: str) -> dict[str, Any]:
-    """Adds a CRD and its controller, whose hooks and child rules follow the main
-    controller's as they are when kustomize reaches this Component; the Components after it
+    """Adds a CRD, its controller and its aggregated roles; the controller's hooks and child
+    rules follow the main controller's as they are when kustomize reaches this Component; the Components after it
     patch both alike."""
     return _component(
         resources=["mpijob.yaml"],
@@ -377,14 +421,20 @@ def object_schema(api_version: str) -> dict[str, Any] | None:
 
 
 def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
-    """Every generated file: the base under metacontroller/ and the Components, by path."""
-    files: dict[Path, list[dict[str, Any]]] = {
-        Path("metacontroller/base/crd.yaml"): [mpijob_crd(), explanation_crd()],
-        Path("metacontroller/base/compositecontroller.yaml"): [
+    """Every generated file: the base under metacontroller/ (and its kustomization) and the
+    Components, by path."""
+    base: dict[str, list[dict[str, Any]]] = {
+        "crd.yaml": [mpijob_crd(), explanation_crd()],
+        "compositecontroller.yaml": [
             composite_controller(MAIN_CONTROLLER, api.API_VERSION, api.PLURAL),
             explain_controller(),
         ],
+        "rbac.yaml": aggregated_roles(MAIN_CONTROLLER, mpijob_crd(), (explanation_crd(),)),
     }
+    files = {BASE_DIR / name: documents for name, documents in base.items()}
+    files[BASE_DIR / "kustomization.yaml"] = [
+        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": list(base)}
+    ]
     for target in HOOK_TARGETS.values():
         files[COMPONENTS_DIR / target.name / "kustomization.yaml"] = [hook_target_component(target)]
     files[COMPONENTS_DIR / OPENFAAS_TOKEN.component / "kustomization.yaml"] = [auth_component(OPENFAAS_TOKEN, ())]
@@ -393,9 +443,11 @@ def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
     for component, gang in GANG_COMPONENTS.items():
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [gang_component(gang.api_version)]
     for component, (controller, group, version, short_names, parent, spec) in FOREIGN_APIS.items():
+        crd = foreign_crd(group, version, short_names, spec())
         files[COMPONENTS_DIR / component / "mpijob.yaml"] = [
-            foreign_crd(group, version, short_names, spec()),
+            crd,
             composite_controller(controller, parent, api.PLURAL),
+            *aggregated_roles(controller, crd),
         ]
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [api_component(controller)]
     return files

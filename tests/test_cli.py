@@ -1,6 +1,8 @@
 """The command line as a user meets it: `mpifn --version` and `--help`, `mpifn render -` and
 `kubectl get -o yaml` Lists, `mpifn manifests` and `mpifn overlay` refusing to write where they
-should not, `make help`, and `make run` (runtime dependencies only in a venv; a port already taken)."""
+should not, `mpifn dist` (one release manifest per deploy/ variant, with a stand-in kubectl;
+tests/e2e_k8s/test_dist.py builds them with the real one), `make help`, `make dist`, and
+`make run` (runtime dependencies only in a venv; a port already taken)."""
 
 import importlib.metadata
 import io
@@ -54,13 +56,13 @@ def test_help_gives_an_example_of_every_command_and_the_exit_codes(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
     examples = out.split("examples:\n", 1)[1]
-    for command in ("render", "manifests", "overlay"):
+    for command in ("render", "manifests", "overlay", "dist"):
         assert f"  mpifn {command}" in examples, command
     exit_codes = [line.split()[0] for line in out.split("exit codes:\n", 1)[1].splitlines()]
     assert exit_codes == ["0", "1", "2"]
 
 
-@pytest.mark.parametrize("command", ["render", "manifests", "overlay"])
+@pytest.mark.parametrize("command", ["render", "manifests", "overlay", "dist"])
 def test_each_command_help_gives_an_example_and_the_exit_codes(capsys, command):
     code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0
@@ -234,6 +236,87 @@ def test_overlay_rewrites_its_own_overlay(capsys, base, tmp_path):
     assert {image["newTag"] for image in written["images"]} == {"2.0"}
 
 
+# --------------------------------------------------------------------------- dist
+
+VARIANTS = ("knative", "knative-auth", "openfaas", "openfaas-auth", "plain", "plain-auth")
+# `kubectl kustomize DIR`, as far as dist uses it: prints the overlay dist wrote, and the
+# folder its one resource names.
+STAND_IN_KUBECTL = f"""#!{sys.executable}
+import pathlib, sys, yaml
+assert sys.argv[1] == "kustomize", sys.argv
+folder = pathlib.Path(sys.argv[2])
+overlay = yaml.safe_load((folder / "kustomization.yaml").read_text())
+print(yaml.safe_dump({{**overlay, "resolved": str((folder / overlay["resources"][0]).resolve())}}))
+"""
+
+
+def stand_in_kubectl(tmp_path: Path, text: str = STAND_IN_KUBECTL) -> str:
+    path = tmp_path / "kubectl"
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_dist_writes_one_manifest_per_ready_kustomization_with_the_images_named(capsys, tmp_path):
+    out = tmp_path / "dist"
+    kubectl = stand_in_kubectl(tmp_path)
+    code, stdout, err = run_cli(
+        capsys,
+        "dist",
+        "--registry",
+        "registry.example:5000/team/",
+        "--tag",
+        "1.2.3",
+        "--out",
+        str(out),
+        "--kubectl",
+        kubectl,
+    )
+    assert (code, err) == (0, "")
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"mpifn-{variant}.yaml" for variant in VARIANTS)
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for variant in VARIANTS:
+        path = out / f"mpifn-{variant}.yaml"
+        assert f"wrote {path}: kubectl apply -f {path}\n" in stdout
+        text = path.read_text()
+        assert text.startswith(
+            f"# mpifn {version} release manifest: deploy/{variant} "
+            "with the images registry.example:5000/team/<name>:1.2.3.\n"
+            f"# Install it (after Metacontroller; README, Deploy): kubectl apply -f mpifn-{variant}.yaml\n"
+        )
+        built = yaml.safe_load(text)
+        assert built["resolved"] == str(ROOT / "deploy" / variant)
+        assert built["images"] == [
+            {"name": f"docker.io/mpifn/{image}", "newName": f"registry.example:5000/team/{image}", "newTag": "1.2.3"}
+            for image in ("mpibase", "sync", "finalize", "probe")
+        ]
+
+
+def test_dist_writes_nothing_when_kubectl_fails_or_is_missing(capsys, tmp_path):
+    out = tmp_path / "dist"
+    failing = stand_in_kubectl(tmp_path, "#!/bin/sh\necho 'error: no such component' >&2\nexit 1\n")
+    code, stdout, err = run_cli(capsys, "dist", "--out", str(out), "--kubectl", failing)
+    assert (code, stdout) == (2, "")
+    assert err == f"mpifn dist: {failing} kustomize of deploy/knative failed: error: no such component\n"
+    missing = str(tmp_path / "nowhere" / "kubectl")
+    code, stdout, err = run_cli(capsys, "dist", "--out", str(out), "--kubectl", missing)
+    assert (code, stdout) == (2, "")
+    assert err.startswith(f"mpifn dist: --kubectl {missing}: cannot run it (")
+    assert "make dist KUBECTL=/path/to/kubectl (scripts/build-tools.sh kubernetes builds one)" in err
+    assert not out.exists()
+
+
+def test_dist_refuses_a_tag_with_a_colon_and_a_folder_that_is_no_checkout(capsys, tmp_path):
+    kubectl = stand_in_kubectl(tmp_path)
+    out = tmp_path / "dist"
+    code, stdout, err = run_cli(capsys, "dist", "--tag", "1.0:x", "--out", str(out), "--kubectl", kubectl)
+    assert (code, stdout) == (2, "")
+    assert err == 'mpifn dist: --tag: must not contain ":", got "1.0:x"; give the tag alone, e.g. --tag 1.0\n'
+    assert cli.write_dist(tmp_path, "registry.example", "1.0", out, kubectl) == 2
+    assert "mpifn runs from no checkout" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- make run, make help
 
 
@@ -296,3 +379,19 @@ def test_make_test_targets_install_the_test_tools_into_the_same_venv(tmp_path, t
     commands = make("-n", target, f"VENV={venv}")
     assert f"{venv}/bin/python -m pip install" in commands and "-e '.[test]'" in commands
     assert "python3 -m pip" not in commands
+
+
+@needs_make
+def test_make_dist_builds_with_the_tools_kubectl_else_the_one_on_path(tmp_path):
+    venv = tmp_path / "venv"
+    tools = tmp_path / "tools"
+    command = f"{venv}/bin/python -m mpifn dist --registry 'registry.example/team' --tag '2.0' --out 'dist' --kubectl"
+    settings = (f"VENV={venv}", f"MPIFN_TOOLS_DIR={tools}", "REGISTRY=registry.example/team", "TAG=2.0")
+    assert f"{command} 'kubectl'" in make("-n", "dist", *settings)
+    kubectl = tools / "kubernetes-v9.9.9" / "bin" / "kubectl"
+    kubectl.parent.mkdir(parents=True)
+    kubectl.touch()
+    (tools / "versions.txt").write_text("etcd=v1\nkubernetes=v9.9.9\n")
+    assert f"{command} '{kubectl}'" in make("-n", "dist", *settings)
+    assert "--kubectl '/opt/kubectl'" in make("-n", "dist", *settings, "KUBECTL=/opt/kubectl")
+    assert "[test]" not in make("-n", "dist", *settings)

@@ -142,6 +142,67 @@ def test_controller_hooks_use_v2_and_the_gateway():
     assert explainer["spec"]["parentResource"] == {"apiVersion": "mpifn.dev/v1", "resource": "mpijobexplanations"}
 
 
+def granted(roles: list[dict], aggregate_to: str, group: str, resource: str) -> set[str]:
+    """The verbs on group/resource that the default ClusterRole `aggregate_to` takes in from `roles`."""
+    return {
+        verb
+        for role in roles
+        if role["metadata"]["labels"].get(f"rbac.authorization.k8s.io/aggregate-to-{aggregate_to}") == "true"
+        for rule in role["rules"]
+        if group in rule["apiGroups"] and resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_namespace_admins_and_editors_write_and_viewers_read_every_mpijob_api():
+    """The aggregated ClusterRoles, in the same kustomization as the CRD they are for: the
+    default roles admin and edit may create, change and delete MPIJobs of every API served,
+    view reads them; explanations and statuses are read-only for everyone."""
+    files = generated_manifests()
+    folders: dict[Path, list[dict]] = {}
+    for path, documents in files.items():
+        folders.setdefault(path.parent, []).extend(documents)
+        if any(d["kind"] == "ClusterRole" for d in documents):
+            (kustomization,) = files[path.parent / "kustomization.yaml"]
+            assert path.name in kustomization["resources"], f"{path} is not in its kustomization"
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    served = set()
+    for folder, documents in folders.items():
+        roles = [d for d in documents if d["kind"] == "ClusterRole"]
+        for crd in (d for d in documents if d["kind"] == "CustomResourceDefinition"):
+            group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+            if crd["spec"]["names"]["kind"] == "MPIJob":
+                served.add(group)
+                for role in ("admin", "edit"):
+                    assert granted(roles, role, group, plural) == writes | {"get", "list", "watch"}, (folder, role)
+                assert granted(roles, "view", group, plural) == {"get", "list", "watch"}, folder
+            else:
+                assert granted(roles, "view", group, plural) == {"get", "list", "watch"}, (folder, plural)
+                for role in ("admin", "edit"):
+                    assert not granted(roles, role, group, plural) & writes, (folder, plural)
+            assert granted(roles, "view", group, f"{plural}/status") <= {"get", "list", "watch"}
+            for role in ("admin", "edit"):
+                assert not granted(roles, role, group, f"{plural}/status") & writes, (folder, role)
+    assert served == {"mpifn.dev", "kubeflow.org", "skatelescope.org"}
+
+
+def test_the_readme_says_what_the_roles_allow_and_how_to_build_the_release_manifests():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    roles = [d for docs in generated_manifests().values() for d in docs if d["kind"] == "ClusterRole"]
+    base = {role["metadata"]["name"] for role in roles if role["metadata"]["name"].startswith("mpifn-mpijob-")}
+    assert base == {"mpifn-mpijob-edit", "mpifn-mpijob-view"}
+    for name in base:
+        assert f"`{name}`" in readme, name
+    (editing,) = [line for line in readme.split(" | ") if line.startswith("create, get, list")]
+    for verb in ("create", "get", "list", "watch", "update", "patch", "delete", "deletecollection"):
+        assert verb in editing, verb
+    assert "make dist REGISTRY=registry.example.com/hpc TAG=0.1.0" in readme
+    variants = sorted(p.parent.name for p in (ROOT / "deploy").glob("*/kustomization.yaml"))
+    for variant in variants:
+        assert f"mpifn-{variant}.yaml" in readme, variant
+    assert "/dist/" in (ROOT / ".gitignore").read_text().split()
+
+
 def test_stacks_substitute_only_registry_and_tag():
     for name in STACKS:
         assert set(re.findall(r"\$\{[^}]*\}", (ROOT / name).read_text())) == {

@@ -90,6 +90,8 @@ KCM_CONTROLLERS = [
     # every new node once kwok reports it Ready
     "node-lifecycle-controller",
     "taint-eviction-controller",
+    # fills the default ClusterRoles admin, edit and view with the roles labelled to aggregate to them
+    "clusterrole-aggregation-controller",
 ]
 
 

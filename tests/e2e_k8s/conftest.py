@@ -12,6 +12,10 @@
   (hookdriver.HookDriver); both follow the shipped CompositeController with a
   resync period of RESYNC_SECONDS.
 - ``namespace``: a fresh namespace per test, deleted afterwards.
+- ``compositecontroller_kind`` (module): Metacontroller's CompositeController kind (a
+  stand-in CRD unless its own is installed) and the functions' namespace mpifn.
+- ``mpijob_crd`` (module): every generated CRD (mpifn.dev's and the kubeflow and seed
+  Components') applied and Established; the foreign ones deleted afterwards.
 
 A component that cannot start makes the tests that need it fail with the
 reason; nothing here skips.
@@ -19,6 +23,7 @@ reason; nothing here skips.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from mpifn.manifests import generated_manifests
 from tests.support.driver import Driver, HookProxy
 from tests.support.server import serve
 
@@ -102,6 +108,68 @@ def operator(k8s_cluster, hook_proxy):
         yield driver
     finally:
         driver.stop()
+
+
+# The MPIJob and MPIJobExplanation CRDs of metacontroller/base and those of the kubeflow and seed Components.
+CRDS = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "CustomResourceDefinition"]
+
+
+@pytest.fixture(scope="module")
+def mpijob_crd(k8s_cluster):
+    out = k8s_cluster.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": CRDS}),
+    )
+    items = out.get("items", [out]) if isinstance(out, dict) else []
+    crds = [i for i in items if i.get("kind") == "CustomResourceDefinition"]
+    assert len(crds) == len(CRDS) == 4, f"applied {len(crds)} of the generated CRDs"
+    names = [c["metadata"]["name"] for c in crds]
+    k8s_cluster.wait_crds_established(names)
+    yield [k8s_cluster.get("crd", name) for name in names]
+    # The other suites' `kubectl get mpijob` must keep meaning mpifn.dev's: leave only its CRD.
+    foreign = [name for name in names if not name.endswith(".mpifn.dev")]
+    k8s_cluster.kubectl("delete", "crd", *foreign, "--wait=true")
+    k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
+
+
+@pytest.fixture(scope="module")
+def compositecontroller_kind(k8s_cluster):
+    """kubectl maps every object of a kustomization before it filters by label, so the
+    CompositeController kind must exist, as it does wherever Metacontroller runs. Made here
+    (a schema-less stand-in) unless Metacontroller's CRDs are installed, and removed after;
+    the dry run also wants the functions' namespace, made once an earlier one being deleted
+    is gone, and deleted (waited for) afterwards."""
+    name = "compositecontrollers.metacontroller.k8s.io"
+    made = k8s_cluster.kubectl_run("get", "crd", name, check=False).returncode != 0
+    if made:
+        names = {"kind": "CompositeController", "listKind": "CompositeControllerList",
+                 "plural": "compositecontrollers", "singular": "compositecontroller"}  # fmt: skip
+        schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+        version = {"name": "v1alpha1", "served": True, "storage": True, "schema": schema}
+        # A *.k8s.io group needs this annotation, as Metacontroller's own CRDs carry it.
+        approval = {"api-approved.kubernetes.io": "unapproved, request not yet submitted"}
+        spec = {"group": "metacontroller.k8s.io", "scope": "Cluster", "names": names, "versions": [version]}
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": name, "annotations": approval}, "spec": spec}  # fmt: skip
+        k8s_cluster.apply(crd)
+        k8s_cluster.wait_crds_established([name])
+
+    def not_terminating() -> bool:
+        namespace = k8s_cluster.get_or_none("namespace", "mpifn")
+        return namespace is None or namespace.get("status", {}).get("phase") != "Terminating"
+
+    k8s_cluster.wait_for(not_terminating, "an earlier namespace mpifn to be gone")
+    k8s_cluster.create_namespace("mpifn")
+    yield
+    k8s_cluster.kubectl("delete", "namespace", "mpifn", "--wait=true")
+    if made:
+        k8s_cluster.kubectl("delete", "crd", name, "--wait=true")
+        k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
 
 
 @pytest.fixture

@@ -17,39 +17,14 @@ import pytest
 import yaml
 
 from mpifn.cli import job_problems, render
-from mpifn.manifests import generated_manifests
 
 from .cluster import REPO_ROOT, KubectlError
+from .conftest import CRDS
 
 pytestmark = pytest.mark.e2e_k8s
 
-# The MPIJob and MPIJobExplanation CRDs of metacontroller/base and those of the kubeflow and seed Components.
-CRDS = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "CustomResourceDefinition"]
 EXAMPLES = sorted((REPO_ROOT / "examples").rglob("*.yaml"))
 IDS = [str(p.relative_to(REPO_ROOT / "examples")) for p in EXAMPLES]
-
-
-@pytest.fixture(scope="module")
-def mpijob_crd(k8s_cluster):
-    out = k8s_cluster.kubectl(
-        "apply",
-        "--server-side",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": CRDS}),
-    )
-    items = out.get("items", [out]) if isinstance(out, dict) else []
-    crds = [i for i in items if i.get("kind") == "CustomResourceDefinition"]
-    assert len(crds) == len(CRDS) == 4, f"applied {len(crds)} of the generated CRDs"
-    names = [c["metadata"]["name"] for c in crds]
-    k8s_cluster.wait_crds_established(names)
-    yield [k8s_cluster.get("crd", name) for name in names]
-    # The other suites' `kubectl get mpijob` must keep meaning mpifn.dev's: leave only its CRD.
-    foreign = [name for name in names if not name.endswith(".mpifn.dev")]
-    k8s_cluster.kubectl("delete", "crd", *foreign, "--wait=true")
-    k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
 
 
 def dry_run(k8s_cluster, text: str) -> list[dict]:
@@ -132,34 +107,6 @@ def test_each_crd_takes_a_client_side_apply(k8s_cluster, mpijob_crd):
     for crd in CRDS:
         args = ("apply", "--dry-run=server", "-f", "-", "-o", "name")
         assert k8s_cluster.kubectl(*args, input=json.dumps(crd)).strip().endswith(crd["metadata"]["name"])
-
-
-@pytest.fixture
-def compositecontroller_kind(k8s_cluster):
-    """kubectl maps every object of a kustomization before it filters by label, so the
-    CompositeController kind must exist, as it does wherever Metacontroller runs. Made here
-    (a schema-less stand-in) unless Metacontroller's CRDs are installed, and removed after;
-    the dry run also wants the functions' namespace."""
-    name = "compositecontrollers.metacontroller.k8s.io"
-    made = k8s_cluster.kubectl_run("get", "crd", name, check=False).returncode != 0
-    if made:
-        names = {"kind": "CompositeController", "listKind": "CompositeControllerList",
-                 "plural": "compositecontrollers", "singular": "compositecontroller"}  # fmt: skip
-        schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-        version = {"name": "v1alpha1", "served": True, "storage": True, "schema": schema}
-        # A *.k8s.io group needs this annotation, as Metacontroller's own CRDs carry it.
-        approval = {"api-approved.kubernetes.io": "unapproved, request not yet submitted"}
-        spec = {"group": "metacontroller.k8s.io", "scope": "Cluster", "names": names, "versions": [version]}
-        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-               "metadata": {"name": name, "annotations": approval}, "spec": spec}  # fmt: skip
-        k8s_cluster.apply(crd)
-        k8s_cluster.wait_crds_established([name])
-    k8s_cluster.create_namespace("mpifn")
-    yield
-    k8s_cluster.kubectl("delete", "namespace", "mpifn", "--wait=false")
-    if made:
-        k8s_cluster.kubectl("delete", "crd", name, "--wait=true")
-        k8s_cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache
 
 
 def test_the_upgrade_selectors_pick_the_crds_then_all_but_the_controllers(k8s_cluster, compositecontroller_kind):

@@ -69,6 +69,10 @@ def assert_wired(
     """One controller per MPIJob API (sync, finalize; asking for explanations unless
     no-pod-status) and the explain controller (sync, and customize unless no-pod-status)."""
     found = controllers(documents)
+    # Each API's aggregated roles come with it (tests/e2e_k8s/test_aggregated_roles.py uses them).
+    roles = {d["metadata"]["name"] for d in documents if d["kind"] == "ClusterRole"}
+    owners = [manifests.MAIN_CONTROLLER, *(manifests.FOREIGN_APIS[api][0] for api in apis)]
+    assert roles == {f"{owner}-{role}" for owner in owners for role in ("edit", "view")}
     parents = {
         (c["spec"]["parentResource"]["apiVersion"], c["spec"]["parentResource"]["resource"]) for c in found.values()
     }
