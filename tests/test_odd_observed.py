@@ -1,0 +1,188 @@
+"""Odd values in what Metacontroller hands the hooks (issue 22, section 1): each example a
+value of another JSON type at one path of an observed child, of the JSON inside its
+last-applied annotation, or of the controller. Never a 5xx: a 200 that keeps every observed
+child, or a 4xx naming the path. tests/test_properties.py generalises them to any path."""
+
+import copy
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mpifn import api, hooks, web
+from mpifn import settings as operator_settings
+from mpifn.endpoints import FUNCTIONS
+from mpifn.settings import Settings
+from tests.support.metacontroller import CHILD_RULES, as_observed, hook_request, with_status
+
+LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
+ODD = [None, True, 7, 1.5, "x", [], [1], {}]  # one of each JSON type, empty and not
+
+
+def json_type(value: Any) -> str:
+    return "null" if value is None else "number" if type(value) in (int, float) else type(value).__name__
+
+
+def others(original: Any) -> list[Any]:
+    """ODD without the values of the original's JSON type."""
+    return [value for value in ODD if json_type(value) != json_type(original)]
+
+
+SECRET = "children['Secret.v1']['default/hello-ssh']"
+LAUNCHER = "children['Job.batch/v1']['default/hello-launcher']"
+
+
+def post(function: str, request: Any, path: str = "/") -> tuple[int, Any]:
+    name, handler = FUNCTIONS[function].handler_for(path)
+    reply = web.respond(name, handler, web.Call("POST", path, {}, {}, json.dumps(request).encode()))
+    assert reply.status < 500, reply.body[:500]
+    return reply.status, json.loads(reply.body)
+
+
+def steady(parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None):
+    """The job's sync request once its children exist: workers half ready, the launcher
+    active (or as given), the status the previous sync wrote."""
+    first = hooks.sync(hook_request(parent), now=now)
+    observed = with_status(as_observed(first["children"]), "StatefulSet", {"replicas": 2, "readyReplicas": 1})
+    observed = with_status(observed, "Job", launcher if launcher is not None else {"active": 1})
+    return {**parent, "status": first["status"]}, observed
+
+
+def request_of(parent: dict[str, Any], observed: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A sync request of its own (hook_request shares the objects it is given)."""
+    return copy.deepcopy(hook_request(parent, observed, **fields))
+
+
+def child(request: dict[str, Any], kind: str) -> dict[str, Any]:
+    (found,) = request["children"][CHILD_RULES[kind]].values()
+    return found
+
+
+def keys(children: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(c["kind"], c["metadata"]["name"]) for c in children}
+
+
+def with_last_applied(request: dict[str, Any], kind: str, change) -> dict[str, Any]:
+    """The request with `change` applied to the JSON in the child's last-applied annotation."""
+    changed = copy.deepcopy(request)
+    annotations = child(changed, kind)["metadata"]["annotations"]
+    applied = json.loads(annotations[LAST_APPLIED])
+    annotations[LAST_APPLIED] = json.dumps(change(applied))
+    return changed
+
+
+def answers_keeping_every_child(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """sync's and finalize's 200 answers, each asking for every observed child (finalize
+    has the job's own explanation go: the job is being deleted)."""
+    observed = {(c["kind"], c["metadata"]["name"]) for rule in request["children"].values() for c in rule.values()}
+    answers = []
+    for function, finalizing in (("sync", False), ("finalize", True)):
+        status, answer = post(function, {**request, "finalizing": finalizing})
+        assert status == 200, answer
+        for asked in answer["children"]:
+            assert isinstance(asked["apiVersion"], str) and isinstance(asked["kind"], str), asked
+            assert isinstance(asked["metadata"]["name"], str), asked
+        assert keys(answer["children"]) == observed
+        answers.append(answer)
+    return answers
+
+
+def launcher_template(answer: dict[str, Any]) -> Any:
+    return next(c for c in answer["children"] if c["kind"] == "Job")["spec"]["template"]
+
+
+@contextmanager
+def signing(tmp_path: Path) -> Iterator[Settings]:
+    key = tmp_path / "probe.key"
+    key.write_text("a-probe-key-of-32-random-characters")
+    chosen = Settings(probe_key_file=str(key))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operator_settings, "current", lambda: chosen)
+        yield chosen
+
+
+# --------------------------------------------------------------------------- the ssh Secret
+
+
+@pytest.mark.parametrize("data", ["c3NoLWtleQ==", ["ssh-privatekey"], [], 7, 1.5, True, {"ssh-privatekey": 7}])
+@pytest.mark.parametrize("function", ["sync", "finalize"])
+def test_secret_data_of_another_type_is_a_400_naming_it(hello, data, function):
+    """A Secret's data is an object of base64 strings on every API server: anything else
+    was not sent by one, and neither a new key pair nor the odd value may replace it."""
+    parent, observed = steady(hello)
+    request = request_of(parent, observed, finalizing=function == "finalize")
+    child(request, "Secret")["data"] = data
+    status, answer = post(function, request)
+    assert status == 400
+    assert answer["error"].startswith(f"{SECRET}.data: must be an object of strings")
+
+
+def test_secret_data_null_or_empty_is_filled_with_a_new_key_pair(hello):
+    parent, observed = steady(hello)
+    for data in (None, {}):
+        request = request_of(parent, observed)
+        child(request, "Secret")["data"] = data
+        secret = next(c for c in post("sync", request)[1]["children"] if c["kind"] == "Secret")
+        assert sorted(secret["data"]) == ["ssh-privatekey", "ssh-publickey"]
+
+
+# --------------------------------------------------------------------------- a child's kind and apiVersion
+
+
+@pytest.mark.parametrize("field", ["kind", "apiVersion"])
+def test_a_childs_kind_or_api_version_of_another_type_is_a_400_naming_it(hello, field):
+    parent, observed = steady(hello)
+    for value in [True, 7, 1.5, [], ["Secret"], {}]:
+        request = request_of(parent, observed)
+        child(request, "Secret")[field] = value
+        status, answer = post("sync", request)
+        assert status == 400 and answer["error"] == f"{SECRET}.{field}: must be a string"
+
+
+@pytest.mark.parametrize("field", ["kind", "apiVersion"])
+def test_a_child_without_kind_or_api_version_is_echoed_with_those_of_its_rule(hello, field):
+    parent, observed = steady(hello)
+    parent["spec"]["replicas"] = "many"
+    for value in [None, ""]:
+        request = request_of(parent, observed)
+        for objects in request["children"].values():
+            for each in objects.values():
+                each[field] = value
+                each["metadata"]["annotations"] = {}  # nothing recorded: echoed from the child itself
+        status, answer = post("sync", request)
+        assert status == 200 and answer["status"]["reason"] == "SpecInvalid"
+        rules = {f"{c['kind']}.{c['apiVersion']}" for c in answer["children"]}
+        assert rules == {rule for rule, objects in request["children"].items() if objects}
+
+
+# --------------------------------------------------------------------------- statuses and the controller
+
+
+@pytest.mark.parametrize("field", ["type", "status", "reason", "message", "lastTransitionTime"])
+def test_a_condition_field_of_another_type_is_a_400_naming_it(hello, field):
+    """A failed launcher whose condition's status is not a string would read as one not
+    started yet; the API server types every condition field, so this is no request of its."""
+    failed = {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+    parent, observed = steady(hello, failed)
+    for value in [None, True, 7, [], {}]:
+        request = request_of(parent, observed)
+        child(request, "Job")["status"]["conditions"][0][field] = value
+        status, answer = post("sync", request)
+        if value is None:  # as if left out
+            assert status == 200
+            continue
+        assert status == 400, (field, value)
+        assert answer["error"].startswith(f"{LAUNCHER}.status.conditions[0].{field}: must be a string")
+
+
+@pytest.mark.parametrize("field", ["type", "status", "lastTransitionTime"])
+def test_a_condition_field_of_the_parents_status_of_another_type_is_a_400_naming_it(hello, field):
+    parent, observed = steady(hello)
+    parent["status"]["conditions"][1][field] = 7
+    status, answer = post("sync", request_of(parent, observed))
+    assert status == 400
+    assert answer["error"].startswith(f"parent.status.conditions[1].{field}: must be a string")
