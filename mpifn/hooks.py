@@ -187,10 +187,18 @@ def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings) -> Signed 
 
 def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject | None:
     """The pod template of the launcher Job that exists (immutable once created), parsed afresh
-    from its last-applied annotation (without one, the observed object's own template, which
-    nothing after this edits): the launcher keeps it without a copy."""
+    from its last-applied annotation; when that holds none (no annotation, or one edited into
+    another shape), the observed object's own template, which nothing after this edits. The
+    launcher keeps it without a copy."""
     running = observed.get("Job", naming.launcher_name(job_name))
-    return desired_form(running).get("spec", {}).get("template") if running else None
+    if running is None:
+        return None
+    for source in (desired_form(running), running):
+        spec = source.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        if isinstance(template, dict) and template:
+            return template
+    return None
 
 
 def _signature_outdated(frozen: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:

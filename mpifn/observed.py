@@ -158,13 +158,17 @@ def _data_problems(child: JsonObject, kind: str, where: str) -> list[str]:
 
 
 def desired_form(child: JsonObject) -> JsonObject:
+    """What the operator last asked for: the JSON of the child's last-applied annotation,
+    when it is an object of the child's own apiVersion, kind and name whose fields are objects
+    where the child's are; else (no annotation, or one anything may have edited into another
+    shape) the child itself without its status and the fields the API server owns."""
     applied = ((child.get("metadata") or {}).get("annotations") or {}).get(api.LAST_APPLIED_ANNOTATION)
     if applied:
         try:
             form = orjson.loads(applied)
         except ValueError:
             form = None
-        if isinstance(form, dict):
+        if _same_object(form, child):
             return form
     stripped = {key: value for key, value in child.items() if key != "status"}
     metadata = dict(child.get("metadata", {}))
@@ -172,3 +176,13 @@ def desired_form(child: JsonObject) -> JsonObject:
         metadata.pop(key, None)
     stripped["metadata"] = metadata
     return stripped
+
+
+def _same_object(form: Any, child: JsonObject) -> bool:
+    if not isinstance(form, dict) or not isinstance(form.get("metadata"), dict):
+        return False
+    if any(form.get(key) != child.get(key) for key in ("apiVersion", "kind")):
+        return False
+    if form["metadata"].get("name") != (child.get("metadata") or {}).get("name"):
+        return False
+    return all(isinstance(value, dict) for key, value in form.items() if isinstance(child.get(key), dict))

@@ -159,6 +159,62 @@ def test_a_child_without_kind_or_api_version_is_echoed_with_those_of_its_rule(he
         assert rules == {rule for rule, objects in request["children"].items() if objects}
 
 
+# --------------------------------------------------------------------------- the last-applied annotation
+
+
+@pytest.mark.parametrize("spec", ODD)
+def test_a_launcher_whose_last_applied_spec_is_odd_keeps_its_own_template(hello, spec):
+    parent, observed = steady(hello)
+    request = request_of(parent, observed)
+    odd = with_last_applied(request, "Job", lambda applied: {**applied, "spec": spec})
+    for answer in answers_keeping_every_child(odd):
+        # Never a template of its own: a Job's template is immutable.
+        assert launcher_template(answer) == child(request, "Job")["spec"]["template"]
+
+
+@pytest.mark.parametrize("template", ODD)
+def test_a_launcher_whose_last_applied_template_is_odd_keeps_its_own_template(hello, template):
+    parent, observed = steady(hello)
+    request = request_of(parent, observed)
+
+    def odd_template(applied):
+        applied["spec"]["template"] = template
+        return applied
+
+    for answer in answers_keeping_every_child(with_last_applied(request, "Job", odd_template)):
+        assert launcher_template(answer) == child(request, "Job")["spec"]["template"]
+
+
+@pytest.mark.parametrize("applied", [*ODD, {"kind": "Job"}, {"metadata": "x"}, {"metadata": {"name": 7}}])
+@pytest.mark.parametrize("kind", sorted(set(CHILD_RULES) - {"MPIJobExplanation"}))
+def test_an_invalid_edit_echoes_each_child_itself_when_its_last_applied_json_is_not_one(hello, applied, kind):
+    """The JSON of a last-applied annotation that is not an object of the child's kind and
+    name: the child is echoed from what the API server holds, never as that JSON."""
+    parent, observed = steady(hello)
+    parent["spec"]["replicas"] = "many"
+    request = request_of(parent, observed)
+    odd = with_last_applied(request, kind, lambda _: applied)
+    status, answer = post("sync", odd)
+    assert status == 200 and answer["status"]["reason"] == "SpecInvalid"
+    echoed = next(c for c in answer["children"] if c["kind"] == kind)
+    itself = child(request, kind)
+    assert echoed["apiVersion"] == itself["apiVersion"] and echoed["metadata"]["name"] == itself["metadata"]["name"]
+    assert keys(answer["children"]) == keys(observed)
+
+
+@pytest.mark.parametrize("field", ["apiVersion", "kind", "metadata", "spec"])
+def test_an_invalid_edit_echoes_the_child_itself_when_its_last_applied_json_has_an_odd_field(hello, field):
+    parent, observed = steady(hello)
+    parent["spec"]["replicas"] = "many"
+    request = request_of(parent, observed)
+    for value in others(child(request, "StatefulSet")[field]):
+        odd = with_last_applied(request, "StatefulSet", lambda applied, value=value: {**applied, field: value})
+        status, answer = post("sync", odd)
+        assert status == 200
+        echoed = next(c for c in answer["children"] if c["kind"] == "StatefulSet")
+        assert echoed["spec"] == child(request, "StatefulSet")["spec"], (field, value)
+
+
 # --------------------------------------------------------------------------- statuses and the controller
 
 
