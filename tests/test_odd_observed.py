@@ -7,7 +7,7 @@ import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,95 @@ def test_an_invalid_edit_echoes_the_child_itself_when_its_last_applied_json_has_
         assert status == 200
         echoed = next(c for c in answer["children"] if c["kind"] == "StatefulSet")
         assert echoed["spec"] == child(request, "StatefulSet")["spec"], (field, value)
+
+
+# --------------------------------------------------------------------------- signed launchers
+
+
+INIT_STEP = ("spec", "template", "spec", "initContainers", 0)
+# Where a launcher Job holds its signed fields; a name in a list is the env item of that name.
+SIGNED_FIELDS = {
+    "template": ("spec", "template"),
+    "template.spec": ("spec", "template", "spec"),
+    "initContainers": ("spec", "template", "spec", "initContainers"),
+    "initContainers[0]": INIT_STEP,
+    "env": (*INIT_STEP, "env"),
+    "env[signature]": (*INIT_STEP, "env", "MPIFN_PROBE_SIGNATURE"),
+    "env[signature].name": (*INIT_STEP, "env", "MPIFN_PROBE_SIGNATURE", "name"),
+    "env[signature].value": (*INIT_STEP, "env", "MPIFN_PROBE_SIGNATURE", "value"),
+    "env[replicas].value": (*INIT_STEP, "env", "MPIFN_REPLICAS", "value"),
+}
+
+
+def _step(holder: Any, part: Any) -> Any:
+    if isinstance(holder, list) and isinstance(part, str):
+        return next(index for index, item in enumerate(holder) if item["name"] == part)
+    return part
+
+
+def at(job: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        job = job[_step(job, part)]
+    return job
+
+
+def put(job: Any, path: tuple[Any, ...], value: Any) -> None:
+    holder = at(job, path[:-1])
+    holder[_step(holder, path[-1])] = value
+
+
+def not_started_and_signed(hello):
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    suspended = {"conditions": [{"type": "Suspended", "status": "True", "reason": "JobSuspended"}]}
+    parent, observed = steady(hello, suspended, now)
+    return request_of(parent, observed)
+
+
+@pytest.mark.parametrize("where", sorted(SIGNED_FIELDS))
+def test_a_signed_launcher_not_started_is_kept_whatever_its_last_applied_init_step_holds(hello, tmp_path, where):
+    """Signing on, the launcher suspended and not started: its last-applied annotation is
+    a record, not the Job. Whatever it holds where the signature was written, the launcher
+    is neither refused nor made again; only a refused signature in the Job itself is
+    (tests/test_signing.py)."""
+    with signing(tmp_path):
+        request = not_started_and_signed(hello)
+        for value in [*ODD, "forged", "2"]:
+
+            def odd(applied, value=value):
+                put(applied, SIGNED_FIELDS[where], copy.deepcopy(value))
+                return applied
+
+            changed = with_last_applied(request, "Job", odd)
+            recorded = json.loads(child(changed, "Job")["metadata"]["annotations"][LAST_APPLIED])
+            for answer in answers_keeping_every_child(changed):
+                # The Job's template as it is, or as its record says (an echo changes nothing).
+                template = launcher_template(answer)
+                assert template in (child(request, "Job")["spec"]["template"], recorded["spec"]["template"])
+
+
+@pytest.mark.parametrize("where", sorted(SIGNED_FIELDS))
+def test_a_signed_launcher_not_started_whose_init_step_cannot_be_read_is_kept(hello, tmp_path, where):
+    """A value of another JSON type where the Job's own template holds its signed fields:
+    no API server sends that, and nothing tells whether the probe would refuse what the
+    launcher sends, so it stays."""
+    with signing(tmp_path):
+        request = not_started_and_signed(hello)
+        expected = launcher_template(post("sync", request)[1])
+        for value in others(at(child(request, "Job"), SIGNED_FIELDS[where])):
+            odd = copy.deepcopy(request)
+            put(child(odd, "Job"), SIGNED_FIELDS[where], copy.deepcopy(value))
+            for answer in answers_keeping_every_child(odd):
+                assert launcher_template(answer) == expected, value
+
+
+def test_a_signed_launcher_not_started_whose_own_signature_is_refused_is_made_again(hello, tmp_path):
+    """The same place holding a string the probe refuses: the Job itself says what the
+    launcher sends, so it goes and comes back signed afresh."""
+    with signing(tmp_path):
+        request = not_started_and_signed(hello)
+        put(child(request, "Job"), SIGNED_FIELDS["env[signature].value"], "forged")
+        status, answer = post("sync", request)
+    assert status == 200 and "Job" not in {c["kind"] for c in answer["children"]}
 
 
 # --------------------------------------------------------------------------- statuses and the controller
