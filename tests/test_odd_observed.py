@@ -331,3 +331,14 @@ def test_a_condition_field_of_the_parents_status_of_another_type_is_a_400_naming
     status, answer = post("sync", request_of(parent, observed))
     assert status == 400
     assert answer["error"].startswith(f"parent.status.conditions[1].{field}: must be a string")
+
+
+@pytest.mark.parametrize("api_version", [["scheduling.volcano.sh/v1beta1"], {"v": 1}, 7, None])
+def test_a_controller_whose_child_rule_names_an_odd_api_version_asks_for_no_gang(hello, api_version):
+    parent, observed = steady(hello)
+    controller = {"spec": {"childResources": [{"apiVersion": api_version, "resource": "podgroups"}]}}
+    for function, finalizing in (("sync", False), ("finalize", True)):
+        request = request_of(parent, observed, controller=controller, finalizing=finalizing)
+        status, answer = post(function, request)
+        assert status == 200
+        assert "PodGroup" not in {c["kind"] for c in answer["children"]}
