@@ -12,7 +12,7 @@ from mpifn import api, explain, lifecycle, naming, signing
 from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
 from mpifn.children.explanation import job_explanation
-from mpifn.children.launcher import launcher_job, signed_in
+from mpifn.children.launcher import UnreadableTemplate, launcher_job, signed_in
 from mpifn.children.podgroup import Gang, gang_of, pod_group
 from mpifn.children.service import worker_service
 from mpifn.children.ssh import ssh_secret
@@ -52,7 +52,7 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
         }
     state = lifecycle.decide(job, observed, previous, moment)
     frozen = _frozen_launcher_template(observed, job.name)
-    if _signature_outdated(frozen, state, settings, moment):
+    if _signature_outdated(observed.get("Job", naming.launcher_name(job.name)), state, settings, moment):
         # A launcher that has not started yet and whose probe signature would be refused
         # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
@@ -187,22 +187,39 @@ def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings) -> Signed 
 
 def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject | None:
     """The pod template of the launcher Job that exists (immutable once created), parsed afresh
-    from its last-applied annotation (without one, the observed object's own template, which
-    nothing after this edits): the launcher keeps it without a copy."""
+    from its last-applied annotation; when that holds none (no annotation, or one edited into
+    another shape), the observed object's own template, which nothing after this edits. The
+    launcher keeps it without a copy."""
     running = observed.get("Job", naming.launcher_name(job_name))
-    return desired_form(running).get("spec", {}).get("template") if running else None
+    if running is None:
+        return None
+    for source in (desired_form(running), running):
+        spec = source.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        if isinstance(template, dict) and template:
+            return template
+    return None
 
 
-def _signature_outdated(frozen: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:
+def _signature_outdated(running: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:
+    """Whether the probe would refuse the signature in the template of the launcher Job that
+    exists (`running`) and has not started: read from the Job itself, not from its last-applied
+    annotation, which is only a record. A template that cannot be read there tells nothing: the
+    launcher stays as it is."""
     launcher = state.launcher
-    if not (
+    if running is None or not (
         state.keep_launcher and launcher.exists and launcher.active == 0 and launcher.state in ("Waiting", "Suspended")
     ):
         return False
     keys = signing.accepted_keys(settings)
     if not keys:
         return False
-    return signing.outdated(signed_in(frozen or {}), keys, now.timestamp())
+    spec = running.get("spec")
+    try:
+        signed = signed_in(spec.get("template") if isinstance(spec, dict) else None)
+    except UnreadableTemplate:
+        return False
+    return signing.outdated(signed, keys, now.timestamp())
 
 
 def _uid(parent: JsonObject) -> str:

@@ -48,15 +48,24 @@ def observed_children(children: Any) -> Observed:
     for rule, objects in children.items():
         if not isinstance(objects, dict):
             raise RequestError(f"children[{rule!r}]: must be an object keyed by child name")
+        # The rule is the children's Kind.group/version (Kind.version in the core group).
+        rule_kind, _, rule_version = rule.partition(".")
         for key, child in objects.items():
+            where = f"children[{rule!r}][{key!r}]"
             metadata = child.get("metadata") if isinstance(child, dict) else None
             name = metadata.get("name") if isinstance(metadata, dict) else None
-            if not isinstance(name, str) or not isinstance(child.get("kind", ""), str):
-                raise RequestError(f"children[{rule!r}][{key!r}]: must be an object with metadata.name")
-            found_problems = object_problems(child, f"children[{rule!r}][{key!r}]")
+            if not isinstance(name, str):
+                raise RequestError(f"{where}: must be an object with metadata.name")
+            for field in ("kind", "apiVersion"):
+                if child.get(field) is not None and not isinstance(child[field], str):
+                    raise RequestError(f"{where}.{field}: must be a string")
+            kind = child.get("kind") or rule_kind
+            found_problems = object_problems(child, where) + _data_problems(child, kind, where)
             if found_problems:
                 raise RequestError("; ".join(found_problems))
-            found[(child.get("kind") or rule.split(".", 1)[0], name)] = child
+            if not child.get("kind") or not child.get("apiVersion"):  # echoed whole by desired_form
+                child = {**child, "kind": kind, "apiVersion": child.get("apiVersion") or rule_version}
+            found[(kind, name)] = child
     return Observed(found)
 
 
@@ -99,6 +108,10 @@ _STATUS_CHECKS = {
     "conditions": _is_list_of_objects,
 }
 _METADATA_TYPES = (("namespace", str), ("generation", int), ("annotations", dict), ("labels", dict))
+# Every condition's fields the hooks read or carry over: strings on every API server and in
+# the MPIJob's schema (a condition whose status is not a string would read as not "True").
+# Left out is allowed: a PodGroup's may be.
+_CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime")
 
 
 def object_problems(obj: JsonObject, where: str) -> list[str]:
@@ -124,17 +137,38 @@ def object_problems(obj: JsonObject, where: str) -> list[str]:
         check = _STATUS_CHECKS.get(field)
         if check is not None and value is not None and not check(value):
             problems.append(f"{where}.status.{field}: must be {_MUST_BE[check]}")
+    if _is_list_of_objects(status.get("conditions")):
+        problems += [
+            f"{where}.status.conditions[{index}].{field}: must be a string"
+            for index, condition in enumerate(status["conditions"])
+            for field in _CONDITION_FIELDS
+            if condition.get(field) is not None and not isinstance(condition[field], str)
+        ]
     return problems
 
 
+def _data_problems(child: JsonObject, kind: str, where: str) -> list[str]:
+    """A Secret's data, which sync echoes: base64 strings by key on every API server."""
+    data = child.get("data")
+    if kind != "Secret" or data is None:
+        return []
+    if isinstance(data, dict) and all(isinstance(value, str) for value in data.values()):
+        return []
+    return [f"{where}.data: must be an object of strings (base64, as the API server holds a Secret's data)"]
+
+
 def desired_form(child: JsonObject) -> JsonObject:
+    """What the operator last asked for: the JSON of the child's last-applied annotation,
+    when it is an object of the child's own apiVersion, kind and name whose fields are objects
+    where the child's are; else (no annotation, or one anything may have edited into another
+    shape) the child itself without its status and the fields the API server owns."""
     applied = ((child.get("metadata") or {}).get("annotations") or {}).get(api.LAST_APPLIED_ANNOTATION)
     if applied:
         try:
             form = orjson.loads(applied)
         except ValueError:
             form = None
-        if isinstance(form, dict):
+        if _same_object(form, child):
             return form
     stripped = {key: value for key, value in child.items() if key != "status"}
     metadata = dict(child.get("metadata", {}))
@@ -142,3 +176,13 @@ def desired_form(child: JsonObject) -> JsonObject:
         metadata.pop(key, None)
     stripped["metadata"] = metadata
     return stripped
+
+
+def _same_object(form: Any, child: JsonObject) -> bool:
+    if not isinstance(form, dict) or not isinstance(form.get("metadata"), dict):
+        return False
+    if any(form.get(key) != child.get(key) for key in ("apiVersion", "kind")):
+        return False
+    if form["metadata"].get("name") != (child.get("metadata") or {}).get("name"):
+        return False
+    return all(isinstance(value, dict) for key, value in form.items() if isinstance(child.get(key), dict))

@@ -4,8 +4,10 @@ errors and one structured log line per request. Nothing here knows about MPI."""
 import hmac
 import json
 import logging
+import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quoted  # what json.dumps does to a str
@@ -155,9 +157,28 @@ def _dispatch(function: str, handler: Handler, call: Call, accepts_get: bool, jo
         _log.error(json.dumps({"function": function, "misconfigured": str(error)}))
         return error_reply(500, f"{function}: {error}; nothing was changed")
     except Exception as error:
-        # Only the type: a message could quote request content, such as a private key.
-        _log.error(json.dumps({"function": function, "exception": type(error).__name__}))
+        # The type and where it was raised, never its message or the frames' locals: they
+        # could quote request content, such as a private key.
+        frames, omitted = traceback_frames(error)
+        logged = {"function": function, "exception": type(error).__name__, "frames": frames}
+        _log.error(json.dumps({**logged, "frames_omitted": omitted} if omitted else logged))
         return error_reply(500, f"{function}: internal error ({type(error).__name__}); nothing was changed")
+
+
+MAX_FRAMES = 40  # of a traceback in the log: the innermost ones, where it was raised
+
+
+def traceback_frames(error: BaseException) -> tuple[list[str], int]:
+    """Each frame of the error's traceback as file:line:function, innermost last (the file
+    relative to the import path it was found on); at most MAX_FRAMES, the innermost, and how
+    many outer ones were left out. Neither source lines nor locals are read."""
+    roots = sorted({os.path.join(entry, "") for entry in sys.path if entry}, key=len, reverse=True)
+    frames = []
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        path = frame.f_code.co_filename
+        root = next((root for root in roots if path.startswith(root)), "")
+        frames.append(f"{path[len(root) :]}:{line}:{frame.f_code.co_name}")
+    return frames[-MAX_FRAMES:], max(len(frames) - MAX_FRAMES, 0)
 
 
 # Digits as "0", everything else as " ".

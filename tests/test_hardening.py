@@ -9,6 +9,7 @@ import requests
 import yaml
 
 from mpifn import hooks, web
+from mpifn.endpoints import FUNCTIONS
 from mpifn.manifests import HOOKS, OPENFAAS_TOKEN
 from tests.conftest import ROOT, load_yaml
 from tests.support.metacontroller import as_observed, hook_request
@@ -50,6 +51,70 @@ def test_a_handler_that_raises_with_the_key_answers_500_without_it(caplog):
     }
     assert lines and all(SECRET_PART not in line for line in lines)
     assert all(SECRET_PART not in record.getMessage() for record in caplog.records)
+
+
+def logged_errors(function, handler, body: bytes = b"{}") -> tuple[web.Reply, list[dict]]:
+    lines: list[str] = []
+    recorder = logging.Handler()
+    recorder.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("mpifn")
+    logger.addHandler(recorder)
+    try:
+        reply = web.respond(function, handler, web.Call("POST", "/", {}, {}, body))
+    finally:
+        logger.removeHandler(recorder)
+    return reply, [json.loads(line) for line in lines if '"exception"' in line]
+
+
+def test_an_unexpected_error_logs_where_it_was_raised_innermost_last_without_its_text():
+    def parse(text):
+        return text.missing  # AttributeError, its message quoting the request's key
+
+    def leaky(payload, _query):
+        key = PEM  # a local holding the secret: never logged
+        return parse(key)
+
+    reply, (line,) = logged_errors("sync", leaky)
+    assert reply.status == 500
+    assert set(line) == {"function", "exception", "frames"}
+    assert (line["function"], line["exception"]) == ("sync", "AttributeError")
+    here = "tests/test_hardening.py"
+    assert [frame.rsplit(":", 2)[::2] for frame in line["frames"]] == [
+        ["mpifn/web.py", "_dispatch"],
+        [here, "leaky"],
+        [here, "parse"],
+    ]
+    file, number, function = line["frames"][-1].split(":")
+    assert (file, function) == (here, "parse")
+    assert (ROOT / file).read_text().splitlines()[int(number) - 1].strip().startswith("return text.missing")
+    assert SECRET_PART not in json.dumps(line) and "missing" not in json.dumps(line)
+
+
+def test_a_hook_that_fails_inside_mpifn_names_its_module_and_function(hello, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise KeyError("ssh-privatekey")
+
+    monkeypatch.setattr(hooks, "desired_children", broken)
+    reply, (line,) = logged_errors("sync", FUNCTIONS["sync"].handler, json.dumps(hook_request(hello)).encode())
+    assert reply.status == 500 and line["exception"] == "KeyError"
+    assert [frame.rsplit(":", 2)[::2] for frame in line["frames"]][-3:] == [
+        ["mpifn/web.py", "handle"],
+        ["mpifn/hooks.py", "sync"],
+        ["tests/test_hardening.py", "broken"],
+    ]
+    assert "ssh-privatekey" not in json.dumps(line)
+
+
+def test_a_deep_traceback_logs_its_innermost_frames_and_how_many_were_left_out():
+    def down(depth):
+        if depth == 0:
+            raise ValueError(PEM)
+        return down(depth - 1)
+
+    _, (line,) = logged_errors("sync", lambda _payload, _query: down(100))
+    assert len(line["frames"]) == web.MAX_FRAMES
+    assert line["frames_omitted"] == 100 + 3 - web.MAX_FRAMES  # _dispatch, the lambda and 101 calls of down
+    assert all(frame.endswith(":down") for frame in line["frames"])
 
 
 def test_the_key_stays_out_of_real_server_logs_and_errors(server, hello):

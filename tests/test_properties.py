@@ -18,15 +18,18 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import assume, event, given
+from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
-from mpifn import api, hooks, naming, probe, signing, web
+from mpifn import api, explain, hooks, naming, probe, signing, web
 from mpifn import settings as operator_settings
+from mpifn.children import podgroup
 from mpifn.endpoints import FUNCTIONS
 from mpifn.errors import RequestError
 from mpifn.settings import Settings
 from tests.conftest import EXAMPLES, load_yaml
+from tests.support import odd
+from tests.support import pods as shapes
 from tests.support.hypothesis_profiles import for_properties
 from tests.support.kubernetes import name_rule_problems, validate_strict
 from tests.support.metacontroller import CHILD_RULES, as_observed, hook_request
@@ -519,6 +522,296 @@ def test_malformed_requests_never_500_and_never_delete(case):
     with captured_logs() as logs:
         reply = call("sync", body)
     check_safe_answer(reply.status, reply.body, observed, logs)
+
+
+# --------------------------------------------------------------------------- odd values at any path
+
+TS = "2026-11-28T12:00:00Z"
+LAUNCHER_REPORTS = [
+    None,
+    {"active": 1, "ready": 1, "startTime": TS, "terminating": 0, "uncountedTerminatedPods": {}},
+    {"active": 0, "ready": 0, "conditions": [{"type": "Suspended", "status": "True", "reason": "JobSuspended",
+                                              "message": "Job suspended", "lastProbeTime": TS,
+                                              "lastTransitionTime": TS}]},
+    {"failed": 1, "startTime": TS, "conditions": [{"type": "Failed", "status": "True",
+                                                   "reason": "BackoffLimitExceeded", "message": "backoff limit",
+                                                   "lastProbeTime": TS, "lastTransitionTime": TS}]},
+    {"succeeded": 1, "startTime": TS, "completionTime": TS, "conditions": [{"type": "Complete", "status": "True",
+                                                                          "lastTransitionTime": TS}]},
+]  # fmt: skip
+GANG_SCHEDULERS = [None, podgroup.VOLCANO, podgroup.SCHEDULER_PLUGINS]
+# When the steady jobs were made, for the whole session: the same draws make the same job, and
+# the hooks answer at the clock's time (signatures last a week, deadlines and TTLs a day or more).
+STEADY_SINCE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+
+
+def _worker_pod(draw: st.DrawFn, desired: list[dict[str, Any]], name: str, namespace: str) -> dict[str, Any]:
+    pod = shapes.pod_of(desired, "worker", name, namespace)
+    return draw(
+        st.sampled_from(
+            [
+                lambda: pod,
+                lambda: shapes.unschedulable(pod, shapes.INSUFFICIENT_CPU),
+                lambda: shapes.image_pull(pod),
+                lambda: shapes.crash_loop(pod, 137, "Error", "killed"),
+                lambda: shapes.oom_restarted(pod),
+            ]
+        )
+    )()
+
+
+@st.composite
+def steady_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], Settings]:
+    """A steady running job's sync request, with the settings it was made under: its children
+    observed with statuses as the API server reports them (workers partly ready, the launcher
+    in any state, a PodGroup when a gang scheduler is installed), its MPIJobExplanation with
+    the status the explain controller wrote from its pods, and the status the previous sync
+    wrote; the Secret holds a marked key; the launcher signed or not."""
+    parent = draw(valid_parents())
+    policy = parent["spec"].get("runPolicy") or {}
+    policy.pop("suspend", None)
+    for field in ("activeDeadlineSeconds", "ttlSecondsAfterFinished"):  # nothing due while compared
+        if policy.get(field, 10**6) < 10**5:
+            del policy[field]
+    name, namespace = parent["metadata"]["name"], parent["metadata"]["namespace"]
+    parent["metadata"].update({"uid": "5f0c7e2a-1b3d-4c5e-8f90-a1b2c3d4e5f6", "resourceVersion": "4711",
+                               "creationTimestamp": TS, "labels": {"team": "hpc"}, "annotations": {"note": "x"},
+                               "finalizers": ["metacontroller.io/compositecontroller-mpifn"]})  # fmt: skip
+    settings = Settings(probe_key_file=key_file if draw(st.booleans()) else "")
+    gang = draw(st.sampled_from(GANG_SCHEDULERS))
+    controller: dict[str, Any] = {"metadata": {"labels": {explain.POD_STATUS_LABEL: explain.ASKS_FOR_EXPLANATIONS}}}
+    if gang is not None:
+        controller["spec"] = {"childResources": [{"apiVersion": gang.api_version, "resource": "podgroups"}]}
+    first = hooks.sync(hook_request(parent, controller=controller), settings, STEADY_SINCE)
+    desired = first["children"]
+    for child in desired:
+        if child["kind"] == "Secret":
+            pem = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PRIVATE_MARKER}\n-----END OPENSSH PRIVATE KEY-----\n"
+            child["data"]["ssh-privatekey"] = base64.b64encode(pem.encode()).decode()
+    replicas = parent["spec"]["replicas"]
+    current = draw(st.integers(0, replicas))
+    ready = draw(st.integers(0, current))
+    statuses: dict[str, Any] = {
+        "StatefulSet": {"replicas": current, "readyReplicas": ready, "currentReplicas": current,
+                        "updatedReplicas": current, "availableReplicas": ready, "observedGeneration": 1,
+                        "currentRevision": f"{name}-worker-5d8f7c9b4", "collisionCount": 0},
+        "Job": draw(st.sampled_from(LAUNCHER_REPORTS)),
+        "Service": {"loadBalancer": {}},
+        "PodGroup": {"phase": draw(st.sampled_from(["Pending", "Inqueue", "Running"])), "conditions": [
+            {"type": "Unschedulable", "status": "True", "reason": "NotEnoughResources", "message": "1/3 tasks",
+             "transitionID": "0f1e", "lastTransitionTime": TS}]},
+    }  # fmt: skip
+    observed = observe([c for c in desired if c["kind"] != "PodGroup"], namespace, statuses)
+    pods = [
+        _worker_pod(draw, desired, f"{name}-worker-{index}", namespace)
+        for index in draw(st.sets(st.integers(0, replicas - 1), max_size=3))
+    ]
+    launcher = shapes.pod_of(desired, "launcher", f"{name}-launcher-x7k2p", namespace)
+    pods += draw(st.sampled_from([[], [shapes.launcher_running(launcher, "mpifn-init: ok: 2 workers\n")]]))
+    told = shapes.explanation_with(parent, pods)
+    explanation = as_observed([{key: value for key, value in told.items() if key != "status"}], namespace)[0]
+    observed.append({**explanation, "status": told["status"]})
+    groups = [c for c in as_observed(desired, namespace) if c["kind"] == "PodGroup"]
+
+    def request_of(status: dict[str, Any]) -> dict[str, Any]:
+        request = hook_request({**parent, "status": status}, observed, controller=controller)
+        for group in groups:
+            group["status"] = statuses["PodGroup"]
+            request["children"][f"PodGroup.{group['apiVersion']}"] = {f"{namespace}/{name}": group}
+        return copy.deepcopy(request)
+
+    second = hooks.sync(request_of(first["status"]), settings, STEADY_SINCE)
+    return request_of(second["status"]), settings
+
+
+LAST_APPLIED_PATH = ("metadata", "annotations", api.LAST_APPLIED_ANNOTATION)
+ODD_REGIONS = ["child", "child", "child", "last-applied", "last-applied", "parent.status", "parent.metadata",
+               "child itself"]  # fmt: skip
+
+
+@st.composite
+def odd_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], dict[str, Any], list[odd.Path], Settings]:
+    """A steady request, and the same with one to three values replaced, each by one of another
+    JSON type, at any path of an observed child, of the JSON inside a child's last-applied
+    annotation, of the parent's status or of its metadata; and the paths replaced."""
+    request, settings = draw(steady_requests(key_file))
+    changed = copy.deepcopy(request)
+    replaced: list[odd.Path] = []
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):  # mostly one: more are mostly a 400
+        region = draw(st.sampled_from(ODD_REGIONS))
+        if region.startswith("parent."):
+            base: odd.Path = ("parent", region.split(".")[1])
+            if not isinstance(changed["parent"], dict) or base[1] not in changed["parent"]:
+                continue
+        else:
+            children = [("children", rule, key) for rule, objects in changed["children"].items()
+                        if isinstance(objects, dict) for key in objects]  # fmt: skip
+            if not children:
+                continue
+            base = draw(st.sampled_from(children))
+        if region == "last-applied":
+            holder = odd.get(changed, base)
+            annotations = holder.get("metadata") if isinstance(holder, dict) else None
+            annotations = annotations.get("annotations") if isinstance(annotations, dict) else None
+            text = annotations.get(api.LAST_APPLIED_ANNOTATION) if isinstance(annotations, dict) else None
+            if not isinstance(text, str):
+                continue
+            recorded = json.loads(text)
+            inner = draw(odd.one_of_evenly(list(odd.paths(recorded))))
+            value = draw(odd.another_type(odd.get(recorded, inner)))
+            odd.replace_in_json_text(changed, base + LAST_APPLIED_PATH, inner, value)
+            replaced.append(base + LAST_APPLIED_PATH)
+            continue
+        inside = list(odd.paths(odd.get(changed, base)))
+        path = base + draw(odd.one_of_evenly(inside if region != "child" else inside[1:] or inside))
+        odd.put(changed, path, draw(odd.another_type(odd.get(changed, path))))
+        replaced.append(path)
+    assume(replaced)
+    return request, changed, replaced, settings
+
+
+def hook_call(function: str, path: str, request: Any) -> web.Reply:
+    name, handler = FUNCTIONS[function].handler_for(path)
+    return web.respond(name, handler, web.Call("POST", path, {}, {}, json.dumps(request).encode()))
+
+
+def well_formed(children: Any) -> bool:
+    return isinstance(children, list) and all(
+        isinstance(child, dict)
+        and isinstance(child.get("apiVersion"), str)
+        and isinstance(child.get("kind"), str)
+        and isinstance(child.get("metadata"), dict)
+        and isinstance(child["metadata"].get("name"), str)
+        for child in children
+    )
+
+
+def launcher_templates(request: dict[str, Any], job: str) -> list[Any]:
+    """The templates a launcher Job that exists may be answered with: its own, or its record's."""
+    objects = request["children"].get(CHILD_RULES["Job"])
+    launcher = objects.get(f"{request['parent']['metadata']['namespace']}/{naming.launcher_name(job)}") if isinstance(
+        objects, dict) else None  # fmt: skip
+    if not isinstance(launcher, dict):
+        return []
+    found = []
+    text = ((launcher.get("metadata") or {}).get("annotations") or {}).get(api.LAST_APPLIED_ANNOTATION)
+    for source in (launcher, json.loads(text) if isinstance(text, str) else None):
+        spec = source.get("spec") if isinstance(source, dict) else None
+        if isinstance(spec, dict) and isinstance(spec.get("template"), dict) and spec["template"]:
+            found.append(spec["template"])
+    return found
+
+
+def check_odd_answer(function: str, reply: web.Reply, baseline: dict[str, Any], case: tuple[Any, ...]) -> None:
+    """200 keeping every child the unchanged request kept that is still observed (the
+    launcher with its own template), or 4xx naming a replaced path; never 5xx."""
+    _, changed, replaced, _ = case
+    assert 200 <= reply.status < 500, (function, reply.body[:500])
+    assert PRIVATE_MARKER.encode() not in reply.body
+    answer = json.loads(reply.body)
+    if reply.status != 200:
+        assert set(answer) == {"error", "status"} and answer["status"] == reply.status
+        # The parent's own status or metadata at least: never "parent" alone.
+        assert odd.names_a_path(answer["error"], replaced, {"parent": 2}), answer["error"]
+        event(f"{function}: {reply.status}")
+        return
+    event(f"{function}: 200")
+    if function == "customize":
+        assert answer == {"relatedResources": []}
+        return
+    assert isinstance(answer["status"], dict) and well_formed(answer["children"]), answer
+    missing = (keys(baseline["children"]) & set(still_observed(changed))) - keys(answer["children"])
+    assert not missing, f"{function} would delete {sorted(missing)}"
+    job = changed["parent"]["metadata"]["name"]
+    launcher = next((c for c in answer["children"] if c["kind"] == "Job"), None)
+    templates = launcher_templates(changed, job)
+    if launcher is not None and templates:
+        baseline_launcher = next((c for c in baseline["children"] if c["kind"] == "Job"), None)
+        allowed = [*templates, *([baseline_launcher["spec"]["template"]] if baseline_launcher else [])]
+        assert launcher["spec"]["template"] in allowed, "the launcher's template, immutable, would change"
+    if function == "finalize":
+        assert isinstance(answer["finalized"], bool)
+
+
+@contextmanager
+def operator_settings_as(chosen: Settings) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operator_settings, "current", lambda: chosen)
+        yield
+
+
+@for_properties()
+@given(data=st.data())
+def test_odd_values_at_any_path_of_a_steady_job_never_5xx_and_never_delete(data, tmp_path_factory):
+    """Any value of a steady job's request (an observed child, the JSON in its last-applied
+    annotation, the parent's status or metadata) replaced by one of another JSON type:
+    sync, customize and finalize answer 200 asking for every child they asked for before that
+    is still observed, or a 4xx naming the path; nothing logs or answers the private key."""
+    key_file = tmp_path_factory.getbasetemp() / "odd-values.key"
+    key_file.write_text("a-probe-key-of-32-random-characters")
+    case = data.draw(odd_requests(str(key_file)))
+    request, changed, replaced, settings = case
+    note(f"replaced: {', '.join(odd.shown(path) for path in replaced)}")
+    with operator_settings_as(settings), captured_logs() as logs:
+        for function, path, finalizing in (("sync", "/", False), ("customize", "/customize", False),
+                                           ("finalize", "/", True)):  # fmt: skip
+            endpoint = "finalize" if function == "finalize" else "sync"
+            baseline = answer_of(hook_call(endpoint, path, {**request, "finalizing": finalizing}))
+            reply = hook_call(endpoint, path, {**changed, "finalizing": finalizing})
+            check_odd_answer(function, reply, baseline, case)
+    assert not any(PRIVATE_MARKER in line for line in logs)
+    assert not any('"exception"' in line for line in logs)
+
+
+@st.composite
+def odd_explain_requests(draw: st.DrawFn) -> tuple[dict[str, Any], list[odd.Path]]:
+    """The explain controller's request for a job's MPIJobExplanation (with the status it
+    wrote) and its pods, one to three values replaced by ones of another JSON type at any path
+    of the explanation or of the pods."""
+    parent = draw(valid_parents())
+    name, namespace = parent["metadata"]["name"], parent["metadata"]["namespace"]
+    desired = hooks.sync(hook_request(parent), now=T0)["children"]
+    pods = [
+        _worker_pod(draw, desired, f"{name}-worker-{index}", namespace)
+        for index in draw(st.sets(st.integers(0, parent["spec"]["replicas"] - 1), max_size=3))
+    ]
+    launcher = shapes.pod_of(desired, "launcher", f"{name}-launcher-x7k2p", namespace)
+    pods.append(shapes.launcher_init_failed(launcher, "mpifn-init: too-few-workers: 1 of 2\n"))
+    request: dict[str, Any] = {
+        "controller": {"metadata": {"labels": {explain.POD_STATUS_LABEL: explain.READS_PODS}}},
+        "parent": shapes.explanation_with(parent, pods),
+        "children": {},
+        "related": shapes.related(pods),
+    }
+    replaced: list[odd.Path] = []
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
+        root: odd.Path = (draw(st.sampled_from(["parent", "related"])),)
+        path = root + draw(odd.one_of_evenly(list(odd.paths(odd.get(request, root)))))
+        odd.put(request, path, draw(odd.another_type(odd.get(request, path))))
+        replaced.append(path)
+    return request, replaced
+
+
+@for_properties()
+@given(case=odd_explain_requests())
+def test_odd_values_in_an_explanation_or_its_pods_never_5xx(case):
+    """The explain controller's sync and customize: 200 with a status and no children (or
+    the pods to read), or a 4xx naming a replaced path."""
+    request, replaced = case
+    note(f"replaced: {', '.join(odd.shown(path) for path in replaced)}")
+    for path in ("/", "/customize"):
+        reply = hook_call("sync", path, request)
+        assert 200 <= reply.status < 500, (path, reply.body[:500])
+        answer = json.loads(reply.body)
+        event(f"{path}: {reply.status}")
+        if reply.status != 200:
+            assert odd.names_a_path(answer["error"], replaced), answer["error"]
+        elif path == "/":
+            assert set(answer) == {"status", "children"} and answer["children"] == []
+            assert isinstance(answer["status"], dict)
+        else:
+            assert set(answer) == {"relatedResources"}
+            assert all(isinstance(rule, dict) for rule in answer["relatedResources"])
 
 
 @for_properties()

@@ -1,6 +1,7 @@
 """The launcher Job: an init step that asks the probe for the hostfile, then the user's mpirun."""
 
 import json
+from typing import Any
 
 from mpifn import api, naming
 from mpifn.children import pod
@@ -128,11 +129,19 @@ def _signature_env(signed: Signed | None) -> list[tuple[str, str]]:
     return [("MPIFN_JOB_UID", job.uid), ("MPIFN_PROBE_EXPIRES", str(job.expires)), ("MPIFN_PROBE_SIGNATURE", signature)]
 
 
-def signed_in(template: JsonObject) -> Signed | None:
-    """The signed probe fields of a launcher's pod template, as _init_container wrote them."""
-    containers = template.get("spec", {}).get("initContainers") or []
-    init: JsonObject = next((c for c in containers if c.get("name") == INIT_NAME), {})
-    env = {item.get("name"): item.get("value") for item in init.get("env") or []}
+class UnreadableTemplate(ValueError):
+    """A launcher's pod template with a value of another JSON type where its init step's
+    signed fields are: nothing tells what the probe would be sent."""
+
+
+def signed_in(template: Any) -> Signed | None:
+    """The signed probe fields of a launcher's pod template, as _init_container wrote them;
+    None when it carries no signature or one the probe cannot read. Raises UnreadableTemplate
+    when the template's shape (objects, lists, string names and values) is not a pod template's."""
+    spec = _field(template, "spec", dict)
+    containers = _field(spec, "initContainers", list) or []
+    init: JsonObject = next((c for c in containers if _field(c, "name", str) == INIT_NAME), {})
+    env = {_field(item, "name", str): _field(item, "value", str) for item in _field(init, "env", list) or []}
     if not env.get("MPIFN_PROBE_SIGNATURE"):
         return None
     try:
@@ -149,6 +158,17 @@ def signed_in(template: JsonObject) -> Signed | None:
     except (KeyError, TypeError, ValueError):
         return None
     return job, str(env["MPIFN_PROBE_SIGNATURE"])
+
+
+def _field(value: Any, key: str, kind: type) -> Any:
+    """value[key], of `kind`, when value is an object; None when absent (the API server
+    leaves out what is empty: it never sends null there)."""
+    if not isinstance(value, dict):
+        raise UnreadableTemplate(f"not an object where {key} is read")
+    found = value.get(key)
+    if key in value and not isinstance(found, kind):
+        raise UnreadableTemplate(f"{key}: not a {kind.__name__}")
+    return found
 
 
 def probe_request_json(job: MPIJob, mpi_implementation: str) -> str:

@@ -35,8 +35,9 @@ def gang_of(controller: Any) -> Gang | None:
     spec = controller.get("spec") if isinstance(controller, dict) else None
     rules = spec.get("childResources") if isinstance(spec, dict) else None
     for rule in rules if isinstance(rules, list) else []:
-        if isinstance(rule, dict) and rule.get("resource") == "podgroups" and rule.get("apiVersion") in GANGS:
-            return GANGS[rule["apiVersion"]]
+        version = rule.get("apiVersion") if isinstance(rule, dict) else None
+        if isinstance(version, str) and version in GANGS and rule.get("resource") == "podgroups":
+            return GANGS[version]
     return None
 
 
