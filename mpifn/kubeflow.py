@@ -6,7 +6,7 @@ from typing import Any
 from mpifn import schema
 from mpifn.errors import InvalidSpec
 from mpifn.model import JsonObject, MPIJob, RunPolicy
-from mpifn.validation import problems, show, unknown_fields, validator
+from mpifn.validation import has_containers, problems, show, unknown_fields, validator
 
 DEFAULT_SSH_AUTH_MOUNT_PATH = "/root/.ssh"
 # runPolicy.managedBy of a job Kubeflow's own operator runs (its default).
@@ -20,7 +20,7 @@ def _validator() -> Any:
 
 def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -> MPIJob:
     found = problems(_validator(), spec, "spec")
-    found += not_implemented(spec) if not found else []
+    found += not_implemented(spec) + without_containers(spec) if not found else []
     found += unknown_fields(schema.kubeflow_crd_spec(), spec, "spec")
     if found:
         raise InvalidSpec(found)
@@ -44,6 +44,15 @@ def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -
         ssh_auth_mount_path=spec.get("sshAuthMountPath", DEFAULT_SSH_AUTH_MOUNT_PATH),
         wait_for_workers=spec.get("launcherCreationPolicy") == "WaitForWorkersReady",
     )
+
+
+def without_containers(spec: JsonObject) -> list[str]:
+    """Each role whose pod template has no container (the CRD allows an empty list)."""
+    return [
+        f"spec.mpiReplicaSpecs.{role}.template.spec.containers: must be a non-empty list of containers"
+        for role in ("Launcher", "Worker")
+        if not has_containers(spec["mpiReplicaSpecs"][role].get("template"))
+    ]
 
 
 def not_implemented(spec: JsonObject) -> list[str]:

@@ -8,7 +8,7 @@ from mpifn.errors import InvalidSpec, RequestError
 from mpifn.kubeflow import kubeflow_job
 from mpifn.model import JsonObject, MPIJob, RunPolicy
 from mpifn.settings import Settings
-from mpifn.validation import Validator, unknown_fields, validator
+from mpifn.validation import Validator, has_containers, unknown_fields, validator
 from mpifn.validation import problems as schema_problems
 from mpifn.validation import show as _show
 
@@ -112,18 +112,12 @@ def _templates(spec: JsonObject, problems: list[str]) -> tuple[JsonObject, JsonO
             )
         elif role == "worker" and template is templates["launcher"]:
             continue  # the one shared template, checked already
-        elif not _has_containers(template):
+        elif not has_containers(template):
             found.append(f"{where}.spec.containers: must be a non-empty list of containers")
         else:
             found += schema_problems(_template_validator(), template, where)
     problems.extend(dict.fromkeys(found))
     return templates["launcher"] or {}, templates["worker"] or {}
-
-
-def _has_containers(template: Any) -> bool:
-    pod = template.get("spec") if isinstance(template, dict) else None
-    containers = pod.get("containers") if isinstance(pod, dict) else None
-    return isinstance(containers, list) and bool(containers) and all(isinstance(c, dict) for c in containers)
 
 
 @lru_cache(maxsize=1)

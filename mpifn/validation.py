@@ -172,3 +172,10 @@ def unknown_fields(schema: dict[str, Any], value: Any, path: str = "") -> list[s
 
 def show(value: Any) -> str:
     return json.dumps(value)[:80]
+
+
+def has_containers(template: Any) -> bool:
+    """A pod template with a non-empty list of container objects (builders take the first)."""
+    pod = template.get("spec") if isinstance(template, dict) else None
+    containers = pod.get("containers") if isinstance(pod, dict) else None
+    return isinstance(containers, list) and bool(containers) and all(isinstance(c, dict) for c in containers)

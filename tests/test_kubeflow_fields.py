@@ -152,3 +152,16 @@ def test_the_kubeflow_crd_declares_every_kubeflow_field_so_none_is_pruned_unseen
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert field_paths(spec) == KUBEFLOW_FIELDS
     assert spec["properties"]["runPolicy"]["properties"]["schedulingPolicy"]["x-kubernetes-preserve-unknown-fields"]
+
+
+@pytest.mark.parametrize("role", ["Launcher", "Worker"])
+def test_a_role_without_containers_is_an_invalid_spec_not_a_500(role):
+    """The CRD allows `containers: []`; the builders take the first container."""
+    job = load_yaml(ROOT / "examples" / "kubeflow-v2beta1.yaml")
+    job["metadata"]["namespace"] = "default"
+    job["spec"]["mpiReplicaSpecs"][role]["template"]["spec"]["containers"] = []
+    answer = hooks.sync(hook_request(job), now=T0)
+    assert answer["children"] == []
+    assert answer["status"]["message"] == (
+        f"invalid spec: spec.mpiReplicaSpecs.{role}.template.spec.containers: must be a non-empty list of containers"
+    )
