@@ -63,6 +63,7 @@ KUBEFLOW_BUILT = (
     Path(os.environ.get("MPIFN_TOOLS_DIR") or Path.home() / ".cache" / "mpifn-tools") / "mpi-operator-v0.8.0"
 )
 OTHERS = "others"
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 KUBEFLOW_ROLE_LABEL = "training.kubeflow.org/job-role"
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 AUDIT_POLICY = {
@@ -263,15 +264,8 @@ def _get(url: str) -> int:
 
 def running_by_role(cluster: Cluster, role_label: str, namespace: str = NAMESPACE) -> collections.Counter[str]:
     """Running pods of the namespace by role, from a metadata-only list."""
-    request = urllib.request.Request(
-        f"{cluster.server}/api/v1/namespaces/{namespace}/pods?fieldSelector=status.phase%3DRunning",
-        headers={
-            "Authorization": f"Bearer {cluster.token}",
-            "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30, context=_INSECURE) as response:
-        items = json.load(response)["items"] or []  # null when none
+    path = f"/api/v1/namespaces/{namespace}/pods?fieldSelector=status.phase%3DRunning"
+    items = _api(cluster, "GET", path, accept=METADATA_ONLY)["items"] or []  # null when none
     return collections.Counter(item["metadata"].get("labels", {}).get(role_label, "") for item in items)
 
 
@@ -283,15 +277,7 @@ def post_all(cluster: Cluster, path: str, objects: list[dict[str, Any]]) -> None
     """Create the objects with a few concurrent POSTs (kubectl would add its own rate limit)."""
 
     def create(body: dict[str, Any]) -> None:
-        request = urllib.request.Request(
-            cluster.server + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60, context=_INSECURE) as response:
-            if response.status != 201:
-                raise RuntimeError(f"creating {body['metadata']['name']}: HTTP {response.status}")
+        _api(cluster, "POST", path, body)  # an answer other than 2xx raises
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(create, objects))
@@ -494,11 +480,12 @@ def _wait_count(cluster: Cluster, done: Callable[[], bool], settings: Settings) 
 
 
 def _names(cluster: Cluster, path: str) -> list[str]:
-    found = _api(cluster, "GET", path, accept="application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+    found = _api(cluster, "GET", path, accept=METADATA_ONLY)
     return [item["metadata"]["name"] for item in found.get("items") or []]
 
 
 def _api(cluster: Cluster, method: str, path: str, body: Any = None, accept: str = "application/json") -> Any:
+    """One authenticated API request; its JSON answer (urllib raises on an error status)."""
     request = urllib.request.Request(
         cluster.server + path,
         data=None if body is None else json.dumps(body).encode(),

@@ -17,7 +17,7 @@ from mpifn import api, explain, schema
 from mpifn.children.podgroup import SCHEDULER_PLUGINS, VOLCANO
 from mpifn.settings import DEFAULT_REGISTRY
 
-PRINTER_COLUMNS = [
+PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Desired", "type": "integer", "jsonPath": ".status.workers.desired"},
     {"name": "Ready", "type": "integer", "jsonPath": ".status.workers.ready"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
@@ -454,69 +454,54 @@ def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
 
 
 def mpijob_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}", "labels": _labels("crd")},
-        "spec": {
-            "group": api.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": api.KIND,
-                "listKind": f"{api.KIND}List",
-                "plural": api.PLURAL,
-                "singular": api.KIND.lower(),
-                "shortNames": ["mj", "mpij"],
-                "categories": ["all"],
-            },
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": schema.crd_spec(),
-                                "status": schema.STATUS,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    names = {"shortNames": ["mj", "mpij"], "categories": ["all"]}
+    return _crd(api.KIND, api.PLURAL, schema.crd_spec(), schema.STATUS, names, PRINTER_COLUMNS)
 
 
 def explanation_crd() -> dict[str, Any]:
+    return _crd(api.EXPLANATION_KIND, api.EXPLANATION_PLURAL, schema.EXPLANATION_SPEC, schema.EXPLANATION_STATUS)
+
+
+def _crd(
+    kind: str,
+    plural: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    names: dict[str, Any] | None = None,
+    columns: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A namespaced CRD of the mpifn.dev group with the status subresource (without it
+    Metacontroller ignores a parent resource)."""
+    version: dict[str, Any] = {"name": api.VERSION, "served": True, "storage": True, "subresources": {"status": {}}}
+    if columns:
+        version["additionalPrinterColumns"] = columns
+    version["schema"] = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "required": ["spec"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": spec,
+                "status": status,
+            },
+        }
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{api.EXPLANATION_PLURAL}.{api.GROUP}", "labels": _labels("crd")},
+        "metadata": {"name": f"{plural}.{api.GROUP}", "labels": _labels("crd")},
         "spec": {
             "group": api.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": api.EXPLANATION_KIND,
-                "listKind": f"{api.EXPLANATION_KIND}List",
-                "plural": api.EXPLANATION_PLURAL,
-                "singular": api.EXPLANATION_KIND.lower(),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                **(names or {}),
             },
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": schema.EXPLANATION},
-                }
-            ],
+            "versions": [version],
         },
     }

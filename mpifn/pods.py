@@ -196,22 +196,10 @@ def _essentials(pod: JsonObject) -> JsonObject:
     metadata, spec, status = _object(pod, "metadata"), _object(pod, "spec"), _object(pod, "status")
     labels = _object(metadata, "labels")
     containers = {
-        key: [
-            {
-                field: container[field]
-                for field in ("name", "image", "resources")
-                if field in container and (field != "resources" or "limits" in _object(container, field))
-            }
-            for container in _list(spec.get(key))
-            if isinstance(container, dict)
-        ]
+        key: [_container_essentials(c) for c in _list(spec.get(key)) if isinstance(c, dict)]
         for key in ("containers", "initContainers")
         if key in spec
     }
-    for containers_of_kind in containers.values():
-        for container in containers_of_kind:
-            if "resources" in container:
-                container["resources"] = {"limits": {"memory": _memory_limit(container)}}
     anti = _object(_object(spec, "affinity"), "podAntiAffinity")
     return {
         "metadata": {key: metadata[key] for key in ("name", "namespace", "creationTimestamp") if key in metadata}
@@ -221,6 +209,12 @@ def _essentials(pod: JsonObject) -> JsonObject:
             key: status[key] for key in ("conditions", "initContainerStatuses", "containerStatuses") if key in status
         },
     }
+
+
+def _container_essentials(container: JsonObject) -> JsonObject:
+    kept = {field: container[field] for field in ("name", "image") if field in container}
+    limit = _memory_limit(container)
+    return kept | ({"resources": {"limits": {"memory": limit}}} if limit else {})
 
 
 def pod_group_problem(pod_group: JsonObject | None, needed: int) -> Problem | None:

@@ -132,32 +132,23 @@ STATUS: dict[str, Any] = {
     },
 }
 
-EXPLANATION: dict[str, Any] = {
+EXPLANATION_SPEC: dict[str, Any] = {
     "type": "object",
-    "required": ["spec"],
+    "required": ["job"],
     "properties": {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {"type": "object"},
-        "spec": {
-            "type": "object",
-            "required": ["job"],
-            "properties": {
-                "job": {"type": "string", "description": "The MPIJob (same namespace) whose pods to read."},
-                "workerPods": _boolean("Read the worker pods too, not only the launcher's."),
-            },
-        },
-        "status": {
-            "type": "object",
-            "description": "Written by the explain controller: the job's pods that tell something.",
-            "properties": {
-                "read": {"type": "integer", "description": "Pods read."},
-                "pods": {
-                    "type": "array",
-                    "description": "The newest launcher pod and the worker pods with a problem, cut to what is read.",
-                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                },
-            },
+        "job": {"type": "string", "description": "The MPIJob (same namespace) whose pods to read."},
+        "workerPods": _boolean("Read the worker pods too, not only the launcher's."),
+    },
+}
+EXPLANATION_STATUS: dict[str, Any] = {
+    "type": "object",
+    "description": "Written by the explain controller: the job's pods that tell something.",
+    "properties": {
+        "read": {"type": "integer", "description": "Pods read."},
+        "pods": {
+            "type": "array",
+            "description": "The newest launcher pod and the worker pods with a problem, cut to what is read.",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         },
     },
 }

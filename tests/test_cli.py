@@ -339,9 +339,6 @@ def test_serve_says_when_the_port_is_taken_and_how_to_pick_another():
     )
 
 
-needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
-
-
 def make(*args: str) -> str:
     result = subprocess.run(
         ["make", "--no-print-directory", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
@@ -350,7 +347,6 @@ def make(*args: str) -> str:
     return result.stdout
 
 
-@needs_make
 def test_make_help_lists_every_target_with_one_line():
     phony = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith(".PHONY:"))
     targets = phony.split(":", 1)[1].split()
@@ -361,7 +357,6 @@ def test_make_help_lists_every_target_with_one_line():
     assert make() == make("help")  # the default goal
 
 
-@needs_make
 def test_make_run_installs_only_the_runtime_dependencies_into_a_venv(tmp_path):
     venv = tmp_path / "venv"
     commands = make("-n", "run", f"VENV={venv}")
@@ -372,7 +367,6 @@ def test_make_run_installs_only_the_runtime_dependencies_into_a_venv(tmp_path):
     assert "--port 8081" in make("-n", "run", f"VENV={venv}", "PORT=8081")
 
 
-@needs_make
 @pytest.mark.parametrize("target", ["test", "lint", "unit", "e2e-mpi", "e2e-k8s", "e2e-node", "bench", "fuzz", "soak"])
 def test_make_test_targets_install_the_test_tools_into_the_same_venv(tmp_path, target):
     venv = tmp_path / "venv"
@@ -381,7 +375,6 @@ def test_make_test_targets_install_the_test_tools_into_the_same_venv(tmp_path, t
     assert "python3 -m pip" not in commands
 
 
-@needs_make
 def test_make_dist_builds_with_the_tools_kubectl_else_the_one_on_path(tmp_path):
     venv = tmp_path / "venv"
     tools = tmp_path / "tools"

@@ -1,11 +1,7 @@
 """The pod template schema of the CRDs: generated from the committed part of Kubernetes'
 OpenAPI (of the version the tests run), structural, and with the markers a CRD allows."""
 
-import json
 import re
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,24 +47,6 @@ def test_the_committed_openapi_is_trimmed_and_complete():
     again = podtemplate.trim({"components": {"schemas": committed["schemas"]}}, committed["kubernetes"])
     assert again == committed
     assert '"description"' not in podtemplate.OPENAPI_FILE.read_text()
-
-
-def _go_module_document() -> Path | None:
-    go = shutil.which("go")
-    if go is None:
-        return None
-    result = subprocess.run([go, "env", "GOMODCACHE"], capture_output=True, text=True, timeout=60, check=False)
-    module = Path(result.stdout.strip()) / f"k8s.io/kubernetes@{podtemplate.KUBERNETES_VERSION}"
-    document = module / podtemplate.SOURCE
-    return document if result.returncode == 0 and document.is_file() else None
-
-
-def test_the_committed_openapi_is_kubernetes_own_where_the_go_module_is_at_hand():
-    document = _go_module_document()
-    if document is None:
-        pytest.skip(f"k8s.io/kubernetes@{podtemplate.KUBERNETES_VERSION} is not in the Go module cache")
-    trimmed = podtemplate.trim(json.loads(document.read_text()))
-    assert trimmed == podtemplate.components(), "run: python3 -m mpifn.podtemplate && python3 -m mpifn manifests"
 
 
 def test_the_schema_is_structural_with_no_reference_description_or_default_left():
