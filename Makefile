@@ -36,7 +36,7 @@ PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 
-.PHONY: help install install-runtime system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render manifests overlay dist clean
+.PHONY: help install install-runtime system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render golden manifests overlay dist clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets, one line each
@@ -130,6 +130,10 @@ soak: install ## 60 s of load on sync and probe
 
 render: $(RUNTIME) ## print the children of examples/hello.yaml
 	$(PYTHON) -m mpifn render examples/hello.yaml
+
+# The reviewed render of every example (tests/test_golden.py compares them byte for byte).
+golden: install ## write tests/golden/ again from `mpifn render examples/...`; review git diff
+	$(PYTHON) -m tests.support.golden
 
 manifests: $(RUNTIME) ## regenerate metacontroller/ and deploy/components/
 	$(PYTHON) -m mpifn manifests
