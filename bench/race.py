@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
-from tests.e2e_k8s.cluster import _INSECURE, ANN_HOLD, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
+from tests.e2e_k8s.cluster import ANN_HOLD, INSECURE, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
 from tests.support.driver import metacontroller_crds  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
@@ -492,7 +492,7 @@ def _api(cluster: Cluster, method: str, path: str, body: Any = None, accept: str
         method=method,
         headers={"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json", "Accept": accept},
     )
-    with urllib.request.urlopen(request, timeout=60, context=_INSECURE) as response:
+    with urllib.request.urlopen(request, timeout=60, context=INSECURE) as response:
         return json.load(response)
 
 

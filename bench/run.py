@@ -24,30 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import jobs, proc, wrk  # noqa: E402
-from mpifn import web  # noqa: E402
-from mpifn.endpoints import FUNCTIONS  # noqa: E402
+from bench import jobs, proc, status_scale, wrk  # noqa: E402
+from bench.measure import Row, row, sync_call  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SYNC_SIZES = (1, 16, 256, 1024, 4096)
 HTTP_WORKERS = 64
 HTTP_CONNECTIONS = (1, 16)
-Row = dict[str, Any]
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def sync_call(body: bytes) -> bytes:
-    """What the sync function does with one request body: decode, decide, encode."""
-    reply = web.respond("sync", FUNCTIONS["sync"].handler, web.Call("POST", "/", {}, {}, body))
-    if reply.status != 200:
-        raise RuntimeError(f"sync answered {reply.status}: {reply.body[:200]!r}")
-    return reply.body
-
-
-def row(item: str, what: str, value: float, unit: str, target: str, ok: bool | None) -> Row:
-    return {"item": item, "measure": what, "value": value, "unit": unit, "target": target, "ok": ok}
 
 
 def function_command(target: str, source: Path, port: int) -> list[str]:
@@ -451,8 +437,6 @@ def print_table(rows: list[Row]) -> None:
 
 
 def bench_status(quick: bool) -> tuple[list[Row], dict[str, Any]]:
-    from bench import status_scale
-
     return status_scale.measure(quick)
 
 

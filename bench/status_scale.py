@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from bench import jobs
+from bench.measure import row, sync_call
 from mpifn import hooks
 from mpifn.children.explanation import job_explanation
 from mpifn.settings import Settings
@@ -193,8 +194,6 @@ def request_with_pods(replicas: int, settings: Settings) -> tuple[dict[str, Any]
 
 
 def sync_milliseconds(body: bytes, rounds: int) -> float:
-    from bench.run import sync_call
-
     timings = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -206,8 +205,6 @@ def sync_milliseconds(body: bytes, rounds: int) -> float:
 def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each size with the shipped limit, and with every worker pod asked for (what the
     limit saves); a request over MPIFN_MAX_BODY_BYTES is only weighed (sync refuses it)."""
-    from bench.run import row
-
     rounds = 20 if quick else 60
     shipped = Settings()
     every_pod = Settings(status_max_worker_pods=max(SIZES))
@@ -226,7 +223,7 @@ def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             if len(body) <= shipped.max_body_bytes:
                 took = sync_milliseconds(body, rounds if replicas < 4096 else max(5, rounds // 4))
                 entry["sync_ms"] = took
-                entry["status_bytes"] = len(json.dumps(json.loads(sync_call_body(body))["status"]))
+                entry["status_bytes"] = len(json.dumps(json.loads(sync_call(body))["status"]))
                 rows.append(
                     row(
                         "15.3 status",
@@ -239,9 +236,3 @@ def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 )
             detail[f"{replicas}/{label}"] = entry
     return rows, {"max_worker_pods": shipped.status_max_worker_pods, "sizes": detail}
-
-
-def sync_call_body(body: bytes) -> bytes:
-    from bench.run import sync_call
-
-    return sync_call(body)

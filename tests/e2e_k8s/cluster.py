@@ -179,9 +179,10 @@ def wait_until(
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
 
 
-_INSECURE = ssl.create_default_context()
-_INSECURE.check_hostname = False
-_INSECURE.verify_mode = ssl.CERT_NONE
+# TLS to the test control plane on loopback, whose certificates are made per run: not verified.
+INSECURE = ssl.create_default_context()
+INSECURE.check_hostname = False
+INSECURE.verify_mode = ssl.CERT_NONE
 
 
 def http_get(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[int, str]:
@@ -191,7 +192,7 @@ def http_get(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[
     req = urllib.request.Request(url)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
-    ctx = _INSECURE if url.startswith("https") else None
+    ctx = INSECURE if url.startswith("https") else None
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
             return resp.status, resp.read().decode(errors="replace")

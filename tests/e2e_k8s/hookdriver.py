@@ -59,7 +59,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from .cluster import _INSECURE, Cluster
+from .cluster import INSECURE, Cluster
 
 LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # v2 decodes strictly
@@ -88,7 +88,7 @@ def http(method: str, url: str, body: Any = None, token: str = "", content_type:
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=_INSECURE if url.startswith("https") else None) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=INSECURE if url.startswith("https") else None) as r:
             status, text, headers = r.status, r.read().decode(), dict(r.headers)
     except urllib.error.HTTPError as exc:
         status, text, headers = exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
@@ -384,7 +384,7 @@ class HookDriver:
             request = urllib.request.Request(self.cluster.server + self._path(rule) + "?" + query)
             request.add_header("Authorization", f"Bearer {self.cluster.token}")
             try:
-                with urllib.request.urlopen(request, timeout=WATCH_SECONDS + 10, context=_INSECURE) as stream:
+                with urllib.request.urlopen(request, timeout=WATCH_SECONDS + 10, context=INSECURE) as stream:
                     for line in stream:
                         event = json.loads(line)
                         if event["type"] == "ERROR":  # e.g. 410 Gone: list again
