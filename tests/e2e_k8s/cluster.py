@@ -362,7 +362,7 @@ class Cluster:
         if self.dir is not None:
             log_dir = os.environ.get("MPIFN_E2E_LOG_DIR")
             if log_dir:
-                dest = Path(log_dir)
+                dest = Path(log_dir) / self.dir.name  # a folder per cluster: a suite may start several
                 dest.mkdir(parents=True, exist_ok=True)
                 for log in (self.dir / "logs").glob("*.log"):
                     shutil.copy2(log, dest / log.name)
