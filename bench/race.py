@@ -66,12 +66,18 @@ OTHERS = "others"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 KUBEFLOW_ROLE_LABEL = "training.kubeflow.org/job-role"
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+# Writes, and the watches of MPIJobs: a controller's informers have synced once it watches them.
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
-    "rules": [{"level": "Metadata", "verbs": list(WRITE_VERBS)}, {"level": "None"}],
+    "rules": [
+        {"level": "Metadata", "verbs": list(WRITE_VERBS)},
+        {"level": "Metadata", "verbs": ["watch"], "resources": [{"group": "*", "resources": ["mpijobs"]}]},
+        {"level": "None"},
+    ],
 }
+AUDIT_MARKER = "audit-marker"  # a ConfigMap written after the measured writes
 
 
 @dataclass
@@ -295,6 +301,44 @@ def writes(audit_log: Path, after: str, until: str) -> list[dict[str, Any]]:
     return found
 
 
+def audit_events(audit_log: Path) -> Iterator[dict[str, Any]]:
+    """The events of the audit log so far (not a last line still being written)."""
+    if not audit_log.exists():
+        return
+    with audit_log.open() as lines:
+        for line in lines:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def watching_mpijobs(audit_log: Path) -> bool:
+    """Whether someone watches MPIJobs: an operator's informer, started once its list is in."""
+    return any(
+        e["verb"] == "watch" and e.get("objectRef", {}).get("resource") == "mpijobs" for e in audit_events(audit_log)
+    )
+
+
+def holds_marker(audit_log: Path) -> bool:
+    """Whether the marker write (writes_until) is in the audit log."""
+    return any(
+        e["verb"] == "create"
+        and e["stage"] == "ResponseComplete"
+        and e.get("objectRef", {}).get("name") == AUDIT_MARKER
+        for e in audit_events(audit_log)
+    )
+
+
+def writes_until(cluster: Cluster, audit_log: Path, after: str, until: str) -> list[dict[str, Any]]:
+    """writes() once the audit log holds every write through `until`: when a marker object
+    written after it is in the log."""
+    marker = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": AUDIT_MARKER, "namespace": NAMESPACE}}
+    _api(cluster, "POST", f"/api/v1/namespaces/{NAMESPACE}/configmaps", marker)
+    cluster.wait_for(lambda: holds_marker(audit_log), "the marker write in the audit log", timeout=60)
+    return writes(audit_log, after, until)
+
+
 def milestones(events: list[dict[str, Any]], after: str) -> dict[str, float]:
     """Seconds from `after` to the last write of each (client, verb, resource) with at
     least 20 of them: where the time of a run went (who finished creating what, when)."""
@@ -364,7 +408,7 @@ def race(
     with cluster_for(settings) as (cluster, audit_log):
         cluster.create_namespace(NAMESPACE)
         controller = start(cluster)
-        time.sleep(2)  # informers synced before the clock starts
+        cluster.wait_for(lambda: watching_mpijobs(audit_log), "the operator's watch of MPIJobs", timeout=60)
         cpu_before = controller.cpu()
         after = _audit_now()
         started = time.monotonic()
@@ -390,8 +434,7 @@ def race(
         cpu_settled = controller.cpu()
         calls = controller.hook_calls()
         until = _audit_now()
-        time.sleep(1)  # the audit log written through `until`
-        events = writes(audit_log, after, until)
+        events = writes_until(cluster, audit_log, after, until)
         versions = cluster.versions
         if profiling is not None:
             profiling.join()

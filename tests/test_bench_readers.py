@@ -61,3 +61,24 @@ def test_audit_writes_are_counted_by_resource_and_client(tmp_path):
     }
     many = found * 10
     assert race.milestones(many, "2026-11-29T03:00:00.000000Z") == {"metacontroller-v4.17.2 update mpijobs/status": 3.2}
+
+
+def test_the_race_starts_its_clock_once_an_operator_watches_mpijobs(tmp_path):
+    log = tmp_path / "audit.log"
+    assert not race.watching_mpijobs(log)  # no log yet
+    pods = event("watch", "pods", "metacontroller", "2026-11-29T03:00:01Z", stage="ResponseStarted")
+    log.write_text(json.dumps(pods))
+    assert not race.watching_mpijobs(log)
+    watch = event("watch", "mpijobs", "metacontroller", "2026-11-29T03:00:02Z", stage="ResponseStarted")
+    log.write_text(log.read_text() + "\n" + json.dumps(watch) + "\n" + '{"stage": "Resp')  # a line being written
+    assert race.watching_mpijobs(log)
+
+
+def test_the_writes_are_read_once_the_marker_written_after_them_is_in_the_log(tmp_path):
+    log = tmp_path / "audit.log"
+    marker = event("create", "configmaps", "python-urllib", "2026-11-29T03:00:09Z")
+    log.write_text(json.dumps({**marker, "stage": "ResponseStarted"}) + "\n")
+    assert not race.holds_marker(log)
+    marker["objectRef"]["name"] = race.AUDIT_MARKER
+    log.write_text(json.dumps(marker) + "\n")
+    assert race.holds_marker(log)

@@ -185,6 +185,8 @@ def driver_report(request, operator, namespace):
     if report is not None and report.failed:
         for error in operator.errors(namespace)[-10:]:
             print(f"[driver] {error[:2000]}")
+        for cut in operator.cut_off(namespace)[-10:]:
+            print(f"[driver] cut off by a stop of the driver, not counted as an error: {cut[:500]}")
         calls = [c for c in operator.calls if c[1].startswith(f"{namespace}/")]
         print(f"[driver] {operator.kind}: {len(calls)} hook calls for {namespace}, alive: {operator.alive()}")
         for line in operator.log_tail():

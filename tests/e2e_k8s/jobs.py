@@ -11,17 +11,12 @@ from pathlib import Path
 import yaml
 
 from mpifn import api, naming
+from tests.support.driver import Call, Driver
 
 from .cluster import ANN_HOLD, REPO_ROOT, Cluster
 
 HELLO = REPO_ROOT / "examples" / "hello.yaml"
-CHILD_KINDS = {
-    "services": "Service",
-    "statefulsets.apps": "StatefulSet",
-    "secrets": "Secret",
-    "configmaps": "ConfigMap",
-    "jobs.batch": "Job",
-}
+CHILD_RESOURCES = ("services", "statefulsets.apps", "secrets", "configmaps", "jobs.batch")
 TIMEOUT = 90
 # qualified: other suites install the kubeflow and seed MPIJob CRDs, whose short names are the same
 MPIJOBS = "mpijobs.mpifn.dev"
@@ -58,14 +53,16 @@ def mpijob(cluster: Cluster, namespace: str, name: str = "hello") -> dict:
     return cluster.get(MPIJOBS, name, namespace)
 
 
-def owned_children(cluster: Cluster, namespace: str, uid: str) -> dict[tuple[str, str], dict]:
-    """Every child object (of the kinds the operator makes) controlled by the parent uid."""
+def owned_children(
+    cluster: Cluster, namespace: str, uid: str, resources: tuple[str, ...] = CHILD_RESOURCES
+) -> dict[tuple[str, str], dict]:
+    """Every child object (of the kinds the operator makes, or of `resources`) controlled by
+    the parent uid, read with one request."""
     found = {}
-    for resource, kind in CHILD_KINDS.items():
-        for obj in cluster.get(resource, namespace=namespace):
-            refs = obj["metadata"].get("ownerReferences", [])
-            if any(r["uid"] == uid and r.get("controller") for r in refs):
-                found[(kind, obj["metadata"]["name"])] = obj
+    for obj in cluster.get(",".join(resources), namespace=namespace):
+        refs = obj["metadata"].get("ownerReferences", [])
+        if any(r["uid"] == uid and r.get("controller") for r in refs):
+            found[(obj["kind"], obj["metadata"]["name"])] = obj
     return found
 
 
@@ -103,4 +100,37 @@ def running_job(cluster: Cluster, namespace: str, replicas: int = 2, name: str =
         ),
         f"{name} Running with {replicas} ready workers",
         timeout=TIMEOUT,
+    )
+
+
+def _versions(objects: list[dict]) -> dict[tuple[str, str], str]:
+    return {(obj.get("kind", ""), obj["metadata"]["name"]): obj["metadata"]["resourceVersion"] for obj in objects}
+
+
+def settled_sync(cluster: Cluster, operator: Driver, namespace: str, name: str = "hello") -> Call | None:
+    """The job's last good sync if it settled the job, else None: it saw the MPIJob and each
+    of its children (explanations too) at the resourceVersion they have now, so no change
+    waits for a sync, and answered the status it saw, so the driver wrote none."""
+    syncs = operator.proxy.calls_for(f"{namespace}/{name}", "sync", ok=True)
+    if not syncs:
+        return None
+    last, job = syncs[-1], mpijob(cluster, namespace, name)
+    seen = last.request["parent"]
+    seen_children = [obj for group in last.request.get("children", {}).values() for obj in group.values()]
+    # the driver adds the generation to the status it writes, as status.observedGeneration
+    answered = {**(last.answer.get("status") or {}), "observedGeneration": seen["metadata"].get("generation")}
+    children = owned_children(cluster, namespace, job["metadata"]["uid"], (*CHILD_RESOURCES, api.EXPLANATION_PLURAL))
+    settled = (
+        seen["metadata"]["resourceVersion"] == job["metadata"]["resourceVersion"]
+        and seen.get("status") == answered
+        and _versions(seen_children) == _versions(list(children.values()))
+    )
+    return last if settled else None
+
+
+def wait_settled(cluster: Cluster, operator: Driver, namespace: str, name: str = "hello") -> Call:
+    """Wait for a sync that settled the job (settled_sync): after it, only a resync or a
+    change by someone else brings another."""
+    return cluster.wait_for(
+        lambda: settled_sync(cluster, operator, namespace, name), f"a sync that settled {name}", timeout=TIMEOUT
     )

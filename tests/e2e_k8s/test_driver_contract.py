@@ -18,12 +18,13 @@ from tests.support.driver import Fault
 
 from .cluster import Cluster
 from .conftest import RESYNC_SECONDS
-from .jobs import MPIJOBS, TIMEOUT, mpijob, owned_children, phase_is, pods, running_job
+from .jobs import MPIJOBS, TIMEOUT, mpijob, owned_children, phase_is, pods, running_job, wait_settled
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
 LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
 QUIET_RESYNC = 3600  # "no resync" for the tests that must see what else triggers a sync
+RETRIES = 10  # failed syncs of a failing hook: enough for the backoff's delays to pass a second
 
 
 def worker_uids(cluster: Cluster, namespace: str) -> dict[str, str]:
@@ -129,9 +130,11 @@ def test_only_watch_events_trigger_a_sync_between_resyncs(quiet_operator, k8s_cl
     cluster, operator = k8s_cluster, quiet_operator
     parent = running_job(cluster, namespace, replicas=1)
     where = f"{namespace}/hello"
-    time.sleep(3)  # the syncs caused by the last status changes are done
+    wait_settled(cluster, operator, namespace)  # the syncs caused by the last status changes are done
     before = len(operator.proxy.calls_for(where))
-    time.sleep(3 * RESYNC_SECONDS)
+    # No event marks a sync that does not come: watch for one over three of the suite's resync periods.
+    with pytest.raises(TimeoutError):
+        cluster.wait_for(lambda: len(operator.proxy.calls_for(where)) > before, "a sync", timeout=3 * RESYNC_SECONDS)
     assert len(operator.proxy.calls_for(where)) == before, "a sync came with nothing changed and no resync due"
 
     config = naming.config_name("hello")
@@ -151,14 +154,18 @@ def test_a_failing_hook_is_retried_with_growing_delays_and_recorded_on_the_paren
     cluster, operator = k8s_cluster, quiet_operator
     parent = running_job(cluster, namespace, replicas=1)
     where = f"{namespace}/hello"
-    time.sleep(3)
+    wait_settled(cluster, operator, namespace)
+
+    def failed_since(start: float) -> list[float]:
+        return [c.at for c in operator.proxy.calls_for(where) if c.started >= start and c.status == 500]
+
     with operator.proxy.fault(Fault(status=500, parent=where)):
         start = time.monotonic()
         cluster.kubectl("annotate", MPIJOBS, "hello", "-n", namespace, "e2e.mpifn.test/poke=1")
-        time.sleep(10)
-    failed = [c.at for c in operator.proxy.calls_for(where) if c.at >= start and c.status == 500]
+        # the 10th failure comes about 5 ms * 2**8 = 1.3 s after the 9th
+        failed = cluster.wait_for(lambda: len(f := failed_since(start)) >= RETRIES and f, f"{RETRIES} failed syncs")
+    ended = time.monotonic()
     gaps = [later - earlier for earlier, later in itertools.pairwise(failed)]
-    assert len(gaps) >= 5, f"only {len(failed)} retries in 10 s"
     assert gaps[0] < 0.5 and gaps[-1] > 1.0, gaps
     long_gaps = [g for g in gaps if g > 0.2]  # shorter ones are mostly the time a sync takes; each doubles
     assert all(later > 1.1 * earlier for earlier, later in itertools.pairwise(long_gaps)), [round(g, 3) for g in gaps]
@@ -166,7 +173,7 @@ def test_a_failing_hook_is_retried_with_growing_delays_and_recorded_on_the_paren
     assert "500" in events[0]
 
     cluster.wait_for(
-        lambda: operator.proxy.calls_for(where, "sync", ok=True)[-1].at > start + 10, "a good sync after", timeout=60
+        lambda: operator.proxy.calls_for(where, "sync", ok=True)[-1].started > ended, "a good sync after", timeout=60
     )
     assert mpijob(cluster, namespace)["metadata"]["uid"] == parent["metadata"]["uid"]
     assert len(owned_children(cluster, namespace, parent["metadata"]["uid"])) == 5
@@ -176,7 +183,7 @@ def test_429_is_retried_after_its_retry_after_without_an_error_event(quiet_opera
     cluster, operator = k8s_cluster, quiet_operator
     running_job(cluster, namespace, replicas=1)
     where = f"{namespace}/hello"
-    time.sleep(3)
+    wait_settled(cluster, operator, namespace)
     with operator.proxy.fault(Fault(status=429, parent=where, times=1, retry_after=4)) as fault:
         cluster.kubectl("annotate", MPIJOBS, "hello", "-n", namespace, "e2e.mpifn.test/poke=1")
         # the recorded call, not fault.hits: the proxy counts the hit before it records the call

@@ -8,7 +8,7 @@ with kubectl, or on the hook calls the proxy saw.
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -16,10 +16,25 @@ import yaml
 from mpifn import api, naming
 
 from .cluster import ANN_FAIL, ANN_HOLD
-from .conftest import RESYNC_SECONDS
-from .jobs import MPIJOBS, TIMEOUT, expected_children, hello, mpijob, owned_children, phase_is, pods, submit
+from .jobs import (
+    MPIJOBS,
+    TIMEOUT,
+    expected_children,
+    hello,
+    mpijob,
+    owned_children,
+    phase_is,
+    pods,
+    submit,
+    wait_settled,
+)
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
+
+
+def utc_now() -> str:
+    """Now as the API server writes times (RFC 3339, to the second): comparable as text."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------- a
@@ -136,7 +151,7 @@ def test_d_steady_state_writes_nothing(operator, k8s_cluster, namespace):
         "MPIJob Running with 2 ready workers",
         timeout=TIMEOUT,
     )
-    time.sleep(RESYNC_SECONDS)  # let the sync that saw the last change write its status
+    wait_settled(cluster, operator, namespace)
 
     def versions() -> dict:
         children = owned_children(cluster, namespace, uid)
@@ -144,12 +159,7 @@ def test_d_steady_state_writes_nothing(operator, k8s_cluster, namespace):
 
     before = versions()
     parent_before = mpijob(cluster, namespace)["metadata"]["resourceVersion"]
-    syncs_before = operator.calls.count(("sync", f"{namespace}/hello"))
-    periods = 4
-    time.sleep(periods * RESYNC_SECONDS + 1)
-    syncs = operator.calls.count(("sync", f"{namespace}/hello")) - syncs_before
-
-    assert syncs >= periods - 1, f"only {syncs} syncs in {periods} resync periods"
+    operator.wait_syncs(f"{namespace}/hello", 4)  # resyncs with nothing changed
     assert set(before) == expected_children()
     assert versions() == before
     assert mpijob(cluster, namespace)["metadata"]["resourceVersion"] == parent_before
@@ -212,7 +222,7 @@ def test_f_daemons_leave_a_worker_pending(operator, k8s_cluster, namespace, min_
         f"phase {phase} with status.workers.ready == 2",
         timeout=TIMEOUT,
     )
-    time.sleep(2 * RESYNC_SECONDS)  # a few resyncs later, with the pod still Pending
+    operator.wait_syncs(f"{namespace}/hello", 2)  # a few resyncs later, with the pod still Pending
     status = mpijob(cluster, namespace)["status"]
     assert status["phase"] == phase
     assert status["workers"] == {"desired": 3, "current": 3, "ready": 2}
@@ -238,7 +248,7 @@ def test_g_invalid_spec_is_named_and_creates_nothing(operator, k8s_cluster, name
     assert status["reason"] == "InvalidSpec"
     assert status["phase"] == "Failed"
     assert "minReplicas" in status["message"]
-    time.sleep(2 * RESYNC_SECONDS)  # a few more syncs
+    operator.wait_syncs(f"{namespace}/hello", 2)  # a few more syncs
     assert owned_children(cluster, namespace, parent["metadata"]["uid"]) == {}
     assert pods(cluster, namespace) == []
     assert operator.errors(namespace) == []
@@ -288,7 +298,8 @@ def test_suspend_stops_every_pod_and_resume_brings_them_back(operator, k8s_clust
     assert launcher["spec"]["suspend"] is True
     assert cluster.get("statefulset", naming.worker_name("hello"), namespace)["spec"]["replicas"] == 0
 
-    time.sleep(1.1)  # startTime has a resolution of one second; the resumed run must show a new one
+    # startTime has a resolution of one second: the resumed run must start in a later one
+    cluster.wait_for(lambda: utc_now() > first_start, "the clock past the first startTime", timeout=5, interval=0.05)
     cluster.kubectl("patch", MPIJOBS, "hello", "-n", namespace, "--type=merge",
                     "-p", '{"spec": {"runPolicy": {"suspend": false}}}')  # fmt: skip
     job = cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob Running again", timeout=TIMEOUT)

@@ -12,7 +12,6 @@ writes them. Every cause is read back with kubectl: `kubectl get mj` REASON and 
 from __future__ import annotations
 
 import copy
-import time
 import uuid
 
 import pytest
@@ -20,8 +19,7 @@ import pytest
 from mpifn import api
 
 from .cluster import ANN_EXIT_CODE, ANN_FAIL, ANN_HOLD, ANN_REASON, Cluster
-from .conftest import RESYNC_SECONDS
-from .jobs import MPIJOBS, TIMEOUT, hello, mpijob, owned_children, pods
+from .jobs import MPIJOBS, TIMEOUT, hello, mpijob, owned_children, pods, wait_settled
 
 pytestmark = pytest.mark.e2e_k8s
 
@@ -190,8 +188,10 @@ def test_each_cause_shows_in_reason_and_status(operator, k8s_cluster, submitted,
 
 def test_the_status_stays_put_while_the_pods_do(operator, k8s_cluster, submitted):
     namespace, _ = submitted
-    before = reason_is(k8s_cluster, namespace, "pull", "ImagePullBackOff")
-    time.sleep(3 * RESYNC_SECONDS)  # resyncs with the same pods
+    reason_is(k8s_cluster, namespace, "pull", "ImagePullBackOff")
+    wait_settled(k8s_cluster, operator, namespace, "pull")
+    before = mpijob(k8s_cluster, namespace, "pull")
+    operator.wait_syncs(f"{namespace}/pull", 3)  # resyncs with the same pods
     after = mpijob(k8s_cluster, namespace, "pull")
     assert after["status"] == before["status"]
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
@@ -209,7 +209,7 @@ def test_an_invalid_edit_of_a_running_job_keeps_it_running(operator, k8s_cluster
     invalid = next(c for c in status["conditions"] if c["type"] == "SpecInvalid")
     assert invalid["status"] == "True"
     assert reason_column(cluster, namespace, "edit") == "SpecInvalid"
-    time.sleep(2 * RESYNC_SECONDS)
+    operator.wait_syncs(f"{namespace}/edit", 2)
     kept = owned_children(cluster, namespace, running["metadata"]["uid"])
     assert {key: c["metadata"]["uid"] for key, c in kept.items()} == {
         key: c["metadata"]["uid"] for key, c in children.items()

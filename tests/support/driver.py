@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,11 +47,12 @@ class Call:
 
     hook: str  # "sync", "finalize", "customize"
     parent: str  # "namespace/name"
-    status: int  # the HTTP status the driver got
+    status: int  # the HTTP status the driver got; 0: it took no answer (it had hung up)
     at: float  # time.monotonic() when the answer went back
     unknown: list[str] = field(default_factory=list)  # answer fields a v2 hook may not send
     request: dict = field(default_factory=dict, repr=False)
     answer: Any = field(default=None, repr=False)
+    started: float = 0.0  # time.monotonic() when the request came in
 
     @property
     def ok(self) -> bool:
@@ -166,7 +168,7 @@ class HookProxy:
         except OSError as exc:  # the functions are down: what a gateway answers
             return 502, json.dumps({"error": f"upstream {self.upstream}: {exc}"}).encode()
 
-    def _record(self, hook: str, request: dict, status: int, answer: bytes) -> None:
+    def _record(self, hook: str, request: dict, status: int, answer: bytes, started: float) -> None:
         meta = request.get("parent", {}).get("metadata", {}) if isinstance(request, dict) else {}
         parent = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
         try:
@@ -178,13 +180,14 @@ class HookProxy:
             allowed = CUSTOMIZE_FIELDS if hook == "customize" else RESPONSE_FIELDS
             unknown = sorted(set(parsed) - allowed) if isinstance(parsed, dict) else ["(not an object)"]
         with self._lock:
-            self.calls.append(Call(hook, parent, status, time.monotonic(), unknown, request, parsed))
+            self.calls.append(Call(hook, parent, status, time.monotonic(), unknown, request, parsed, started))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     request = json.loads(body)
@@ -211,12 +214,51 @@ class HookProxy:
                     self.wfile.write(answer)
                 except OSError:  # the driver gave up (its hook timeout): it saw no answer
                     status = 0
-                proxy._record(hook, request, status, answer)
+                proxy._record(hook, request, status, answer, started)
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .calls
                 pass
 
         return Handler
+
+
+# --------------------------------------------------------------------------- what a stop of the driver leaves
+
+# Go's context.Canceled. A stopping Metacontroller cancels the syncs in flight: each ends with
+# this error and is recorded as a SyncError event, though no hook failed.
+CANCELLED = "context canceled"
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """One stop of the driver, from the signal until it was gone: monotonic bounds (hook calls
+    carry them) and wall-clock ones (events carry those, to the second)."""
+
+    began: float
+    ended: float
+    began_wall: float
+    ended_wall: float
+
+
+def cut_off_call(call: Call, shutdowns: list[Shutdown]) -> bool:
+    """A hook call the driver hung up on because it was stopping: in flight when a stop began,
+    its answer taken by no one."""
+    return call.status == 0 and any(call.started <= stop.ended and call.at >= stop.began for stop in shutdowns)
+
+
+def _event_times(event: dict) -> list[float]:
+    stamps = [event.get(name) for name in ("firstTimestamp", "lastTimestamp", "eventTime")]
+    return [datetime.fromisoformat(stamp).timestamp() for stamp in stamps if isinstance(stamp, str) and stamp]
+
+
+def cancelled_by_shutdown(event: dict, shutdowns: list[Shutdown]) -> bool:
+    """A SyncError event of a sync the driver's own stop cut off: its error is "context
+    canceled" and it was recorded (every time of it) while the driver was stopping. A
+    hook failure, or a cancellation at any other time, is not one."""
+    times = _event_times(event)
+    # Event times are cut to the second: a second of slack either side.
+    during = [any(stop.began_wall - 1 <= moment <= stop.ended_wall + 1 for stop in shutdowns) for moment in times]
+    return CANCELLED in str(event.get("message", "")) and bool(times) and all(during)
 
 
 # --------------------------------------------------------------------------- the switch
@@ -316,6 +358,7 @@ class Driver:
         self.finalizer = f"metacontroller.io/compositecontroller-{controllers[0]['metadata']['name']}"
         self._binary: Any = None
         self._stand_ins: list[Any] = []
+        self.shutdowns: list[Shutdown] = []
         if self.real:
             crds = metacontroller_crds(self.real.manifests)
             cluster.apply(*crds)
@@ -335,11 +378,14 @@ class Driver:
         return self
 
     def stop(self) -> None:
+        """Stop it, and remember when: what the stop cut off is no hook failure (errors())."""
+        began, began_wall = time.monotonic(), time.time()
         if self._binary is not None:
             self.cluster.stop_extra(self._binary)
         for stand_in in self._stand_ins:
             stand_in.stop()
         self._binary, self._stand_ins = None, []
+        self.shutdowns.append(Shutdown(began, time.monotonic(), began_wall, time.time()))
 
     def restart(self, resync_seconds: int | None = None) -> None:
         """Stop and start again with nothing carried over (caches, queues, backoff)."""
@@ -390,14 +436,43 @@ class Driver:
         return [(c.hook, c.parent) for c in list(self.proxy.calls) if c.ok]
 
     def errors(self, namespace: str) -> list[str]:
-        """Failed hook calls for parents in the namespace, and the SyncError events there."""
-        failed = [f"{c.hook} {c.parent}: HTTP {c.status} {c.answer!s:.300}" for c in self.proxy.errors_in(namespace)]
+        """Failed hook calls for parents in the namespace, and the SyncError events there; not
+        the calls and syncs that a stop of the driver cut off (cut_off())."""
+        failed = [
+            f"{c.hook} {c.parent}: HTTP {c.status} {c.answer!s:.300}"
+            for c in self.proxy.errors_in(namespace)
+            if not cut_off_call(c, self.shutdowns)
+        ]
         return failed + self.sync_errors(namespace)
 
     def sync_errors(self, namespace: str, name: str | None = None) -> list[str]:
-        events = self.cluster.kubectl("get", "events", "-n", namespace, "-o", "json").get("items", [])
+        """The SyncError events of the namespace (of one parent if named), but for syncs a stop
+        of the driver cancelled."""
         return [
-            f"{e['involvedObject'].get('name')}: {e.get('message')}"
-            for e in events
-            if e.get("reason") == "SyncError" and name in (None, e["involvedObject"].get("name"))
+            _said(e) for e in self._sync_error_events(namespace, name) if not cancelled_by_shutdown(e, self.shutdowns)
         ]
+
+    def cut_off(self, namespace: str) -> list[str]:
+        """What stops of the driver cut off in the namespace: hook calls hung up on, SyncError
+        events of cancelled syncs."""
+        calls = [f"{c.hook} {c.parent}" for c in self.proxy.errors_in(namespace) if cut_off_call(c, self.shutdowns)]
+        events = [e for e in self._sync_error_events(namespace, None) if cancelled_by_shutdown(e, self.shutdowns)]
+        return calls + [_said(e) for e in events]
+
+    def _sync_error_events(self, namespace: str, name: str | None) -> list[dict]:
+        events = self.cluster.kubectl("get", "events", "-n", namespace, "-o", "json").get("items", [])
+        return [e for e in events if e.get("reason") == "SyncError" and name in (None, e["involvedObject"].get("name"))]
+
+    def good_syncs(self, parent: str) -> int:
+        """How many sync calls of the parent ("namespace/name") were answered with a valid answer."""
+        return len(self.proxy.calls_for(parent, "sync", ok=True))
+
+    def wait_syncs(self, parent: str, count: int, timeout: float = 60) -> None:
+        """Wait until `count` more syncs of the parent than now were answered: resyncs, or
+        syncs for changes. Each starts after the one before it has written what it asked for."""
+        wanted = self.good_syncs(parent) + count
+        self.cluster.wait_for(lambda: self.good_syncs(parent) >= wanted, f"{count} more syncs of {parent}", timeout)
+
+
+def _said(event: dict) -> str:
+    return f"{event['involvedObject'].get('name')}: {event.get('message')}"
