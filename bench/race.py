@@ -106,7 +106,8 @@ class Controller:
     pprof_address: str | None = None  # Metacontroller's, when asked to profile
 
     def cpu(self) -> dict[str, float]:
-        return {name: proc.group_cpu_seconds(process.popen.pid) for name, process in self.processes.items()}
+        """CPU seconds of each process group (each runs in a session of its own)."""
+        return {name: proc.group_cpu_seconds(started(process)) for name, process in self.processes.items()}
 
     def hook_calls(self) -> dict[str, int]:
         """Requests the functions answered, by function (their one log line each); {} for Kubeflow."""
@@ -118,6 +119,13 @@ class Controller:
             if line.startswith("{") and '"duration_ms"' in line:
                 calls[json.loads(line).get("function", "?")] += 1
         return dict(calls)
+
+
+def started(process: Process) -> int:
+    """The pid of a started process, its process group's id too."""
+    if process.pid is None:
+        raise ComponentError(f"{process.name} was never started")
+    return process.pid
 
 
 # ---------------------------------------------------------------- the jobs
@@ -203,9 +211,9 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     cluster.apply(*own)
     cluster.wait_crds_established([crd["metadata"]["name"] for crd in own])
     docs = [doc for doc in yaml.safe_load_all(operator_manifests(cluster, f"http://127.0.0.1:{port}")) if doc]
-    crds = [doc for doc in docs if doc["kind"] == "CustomResourceDefinition"]
-    cluster.apply(*crds)
-    cluster.wait_crds_established([crd["metadata"]["name"] for crd in crds])
+    operator_crds = [doc for doc in docs if doc["kind"] == "CustomResourceDefinition"]
+    cluster.apply(*operator_crds)
+    cluster.wait_crds_established([crd["metadata"]["name"] for crd in operator_crds])
     cluster.apply(*(doc for doc in docs if doc["kind"] != "CustomResourceDefinition"))
     health = free_port()
     flags = [f"--metrics-address=127.0.0.1:{free_port()}", f"--health-probe-bind-address=127.0.0.1:{health}"]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2329  # the build_* functions and their helpers run by name, through run_build
 # Build the real control-plane components used by tests/e2e_k8s from Go modules.
 #
 # Idempotent: every tool goes into its own folder of the cache, keyed by tool

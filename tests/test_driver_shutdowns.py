@@ -9,9 +9,7 @@ from tests.support.driver import Call, Shutdown, cancelled_by_shutdown, cut_off_
 # A stop from 1000.0 to 1002.5 (monotonic), 2026-12-06T12:00:00.4Z to 12:00:02.9Z (wall clock).
 NOON = 1796558400.0
 STOP = Shutdown(began=1000.0, ended=1002.5, began_wall=NOON + 0.4, ended_wall=NOON + 2.9)
-CANCELLED = (
-    'Sync error: sync hook failed: http error: Post "http://127.0.0.1:40000/function/sync": context canceled'
-)
+CANCELLED = 'Sync error: sync hook failed: http error: Post "http://127.0.0.1:40000/function/sync": context canceled'
 
 
 def event(message: str, first: str, last: str | None = None) -> dict:

@@ -36,6 +36,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -370,7 +371,7 @@ class Cluster:
                 shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def _step(self, name: str, fn: Callable[[], None]) -> None:
+    def _step(self, name: str, fn: Callable[[], object]) -> None:
         t = time.monotonic()
         fn()
         self.timings[name] = time.monotonic() - t
@@ -678,7 +679,7 @@ class Cluster:
             return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
         for name in names:
-            self.wait_for(lambda name=name: established(name), f"CRD {name} Established", timeout=timeout)
+            self.wait_for(partial(established, name), f"CRD {name} Established", timeout=timeout)
 
     # -- extra components started against this cluster ----------------------
 

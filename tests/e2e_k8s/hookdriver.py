@@ -57,6 +57,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .cluster import INSECURE, Cluster
@@ -329,7 +330,7 @@ class HookDriver:
     def start(self) -> HookDriver:
         versions = {rule["key"]: self._first_list(rule) for rule in [self.parent_rule, *self.child_rules]}
         for rule in [self.parent_rule, *self.child_rules]:
-            self._spawn(f"watch-{rule['plural']}", lambda rule=rule: self._watch(rule, versions[rule["key"]]))
+            self._spawn(f"watch-{rule['plural']}", partial(self._watch, rule, versions[rule["key"]]))
         for index in range(WORKERS):
             self._spawn(f"worker-{index}", self._work)
         self._spawn("resync", self._resync)
@@ -442,8 +443,8 @@ class HookDriver:
             if ref.get("controller") and ref.get("kind") == self.parent_rule["kind"]:
                 key = f"{obj['metadata'].get('namespace', '')}/{ref['name']}"
                 with self._lock:
-                    parent = self._cache[self.parent_rule["key"]].get(key)
-                if parent is not None and parent["metadata"]["uid"] == ref["uid"]:
+                    owner = self._cache[self.parent_rule["key"]].get(key)
+                if owner is not None and owner["metadata"]["uid"] == ref["uid"]:
                     self.queue.add_after(key)
 
     def _resync(self) -> None:
