@@ -16,7 +16,13 @@ from tests.support.driver import Call, Driver
 from .cluster import ANN_HOLD, REPO_ROOT, Cluster
 
 HELLO = REPO_ROOT / "examples" / "hello.yaml"
-CHILD_RESOURCES = ("services", "statefulsets.apps", "secrets", "configmaps", "jobs.batch")
+CHILD_KINDS = {
+    "services": "Service",
+    "statefulsets.apps": "StatefulSet",
+    "secrets": "Secret",
+    "configmaps": "ConfigMap",
+    "jobs.batch": "Job",
+}
 TIMEOUT = 90
 # qualified: other suites install the kubeflow and seed MPIJob CRDs, whose short names are the same
 MPIJOBS = "mpijobs.mpifn.dev"
@@ -54,7 +60,7 @@ def mpijob(cluster: Cluster, namespace: str, name: str = "hello") -> dict:
 
 
 def owned_children(
-    cluster: Cluster, namespace: str, uid: str, resources: tuple[str, ...] = CHILD_RESOURCES
+    cluster: Cluster, namespace: str, uid: str, resources: tuple[str, ...] = tuple(CHILD_KINDS)
 ) -> dict[tuple[str, str], dict]:
     """Every child object (of the kinds the operator makes, or of `resources`) controlled by
     the parent uid, read with one request."""
@@ -119,7 +125,7 @@ def settled_sync(cluster: Cluster, operator: Driver, namespace: str, name: str =
     seen_children = [obj for group in last.request.get("children", {}).values() for obj in group.values()]
     # the driver adds the generation to the status it writes, as status.observedGeneration
     answered = {**(last.answer.get("status") or {}), "observedGeneration": seen["metadata"].get("generation")}
-    children = owned_children(cluster, namespace, job["metadata"]["uid"], (*CHILD_RESOURCES, api.EXPLANATION_PLURAL))
+    children = owned_children(cluster, namespace, job["metadata"]["uid"], (*CHILD_KINDS, api.EXPLANATION_PLURAL))
     settled = (
         seen["metadata"]["resourceVersion"] == job["metadata"]["resourceVersion"]
         and seen.get("status") == answered
