@@ -113,10 +113,48 @@ def _versions(objects: list[dict]) -> dict[tuple[str, str], str]:
     return {(obj.get("kind", ""), obj["metadata"]["name"]): obj["metadata"]["resourceVersion"] for obj in objects}
 
 
+def observed_versions(call: Call) -> dict[tuple[str, str], str]:
+    """The resourceVersion of the parent and of each child a hook request carried."""
+    objects = [
+        call.request["parent"],
+        *(o for group in call.request.get("children", {}).values() for o in group.values()),
+    ]
+    return _versions(objects)
+
+
+def _ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def controllers_caught_up(children: dict[tuple[str, str], dict], job_pods: list[dict]) -> bool:
+    """Whether the launcher Job's and the worker StatefulSet's statuses count the job's pods as
+    they are now: their Kubernetes controllers have no status left to write (the Job
+    controller batches pod changes for a second), so none will bring the MPIJob a sync."""
+    live = [p for p in job_pods if not p["metadata"].get("deletionTimestamp")]
+    by_role = {
+        role: [p for p in live if p["metadata"]["labels"].get(api.LABEL_ROLE) == role]
+        for role in (api.ROLE_LAUNCHER, api.ROLE_WORKER)
+    }
+    for (kind, _), child in children.items():
+        status = child.get("status") or {}
+        if kind == "StatefulSet":
+            workers = by_role[api.ROLE_WORKER]
+            counted = (status.get("replicas", 0), status.get("readyReplicas", 0), status.get("observedGeneration"))
+            if counted != (len(workers), sum(map(_ready, workers)), child["metadata"].get("generation")):
+                return False
+        if kind == "Job":
+            active = [p for p in by_role[api.ROLE_LAUNCHER] if p["status"].get("phase") in ("Pending", "Running")]
+            if (status.get("active", 0), status.get("ready", 0)) != (len(active), sum(map(_ready, active))):
+                return False
+    return True
+
+
 def settled_sync(cluster: Cluster, operator: Driver, namespace: str, name: str = "hello") -> Call | None:
-    """The job's last good sync if it settled the job, else None: it saw the MPIJob and each
-    of its children (explanations too) at the resourceVersion they have now, so no change
-    waits for a sync, and answered the status it saw, so the driver wrote none."""
+    """The job's last good sync if it settled the job, else None: the Kubernetes controllers
+    of its children have caught up with its pods, and the sync saw the MPIJob and each of
+    its children (explanations too) at the resourceVersion they have now, so no change waits
+    for a sync, and answered the status it saw, so the driver wrote none."""
     syncs = operator.proxy.calls_for(f"{namespace}/{name}", "sync", ok=True)
     if not syncs:
         return None
@@ -127,7 +165,8 @@ def settled_sync(cluster: Cluster, operator: Driver, namespace: str, name: str =
     answered = {**(last.answer.get("status") or {}), "observedGeneration": seen["metadata"].get("generation")}
     children = owned_children(cluster, namespace, job["metadata"]["uid"], (*CHILD_KINDS, api.EXPLANATION_PLURAL))
     settled = (
-        seen["metadata"]["resourceVersion"] == job["metadata"]["resourceVersion"]
+        controllers_caught_up(children, pods(cluster, namespace, job=name))
+        and seen["metadata"]["resourceVersion"] == job["metadata"]["resourceVersion"]
         and seen.get("status") == answered
         and _versions(seen_children) == _versions(list(children.values()))
     )

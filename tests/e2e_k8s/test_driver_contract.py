@@ -18,7 +18,17 @@ from tests.support.driver import Fault
 
 from .cluster import Cluster
 from .conftest import RESYNC_SECONDS
-from .jobs import MPIJOBS, TIMEOUT, mpijob, owned_children, phase_is, pods, running_job, wait_settled
+from .jobs import (
+    MPIJOBS,
+    TIMEOUT,
+    mpijob,
+    observed_versions,
+    owned_children,
+    phase_is,
+    pods,
+    running_job,
+    wait_settled,
+)
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
@@ -194,5 +204,6 @@ def test_429_is_retried_after_its_retry_after_without_an_error_event(quiet_opera
             lambda: [c for c in operator.proxy.calls_for(where, ok=True) if c.at > refused.at], "the retry", timeout=30
         )
         assert fault.hits == 1
-    assert retry[0].at - refused.at >= 3.9, retry[0].at - refused.at
+    changed = {k: v for k, v in observed_versions(retry[0]).items() if observed_versions(refused).get(k) != v}
+    assert retry[0].at - refused.at >= 3.9, f"{retry[0].at - refused.at:.2f} s later, having seen changed: {changed}"
     assert operator.sync_errors(namespace) == []

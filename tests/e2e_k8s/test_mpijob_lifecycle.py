@@ -262,20 +262,22 @@ def test_h_pod_security_restricted_admits_every_pod(operator, k8s_cluster, names
     cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     submit(cluster, hello(namespace, replicas=2, launcher_annotations={ANN_HOLD: "true"}))
 
-    def all_pods():
+    def all_pods_running():
         found = pods(cluster, namespace)
         roles = sorted(p["metadata"]["labels"].get(api.LABEL_ROLE) for p in found)
-        return found if roles == ["launcher", "worker", "worker"] else None
+        running = {p["status"].get("phase") for p in found} == {"Running"}
+        return found if roles == ["launcher", "worker", "worker"] and running else None
 
     try:
-        found = cluster.wait_for(all_pods, "the launcher pod and 2 worker pods", timeout=TIMEOUT)
+        found = cluster.wait_for(all_pods_running, "the launcher pod and 2 worker pods Running", timeout=TIMEOUT)
     except TimeoutError:
         found = None
     events = cluster.get("events", namespace=namespace)
     refused = [f"{e['involvedObject']['name']}: {e['message']}" for e in events if e.get("reason") == "FailedCreate"]
     assert refused == []
-    assert found is not None, f"pods: {[p['metadata']['name'] for p in pods(cluster, namespace)]}"
-    assert {p["status"]["phase"] for p in found} == {"Running"}
+    assert found is not None, (
+        f"pods: {[(p['metadata']['name'], p['status'].get('phase')) for p in pods(cluster, namespace)]}"
+    )
     cluster.wait_for(phase_is(cluster, namespace, "Running"), "MPIJob phase Running", timeout=TIMEOUT)
     assert operator.errors(namespace) == []
 
