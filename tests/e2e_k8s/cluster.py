@@ -53,6 +53,7 @@ DEFAULT_VERSIONS = {
     "kwok": "v0.8.0",
     "crictl": "v1.37.0",
     "coredns": "v1.15.0",
+    "kube-state-metrics": "v2.20.0",
 }
 VERSION_ENV = {
     "etcd": "ETCD_VERSION",
@@ -60,6 +61,7 @@ VERSION_ENV = {
     "kwok": "KWOK_VERSION",
     "crictl": "CRICTL_VERSION",
     "coredns": "COREDNS_VERSION",
+    "kube-state-metrics": "KUBE_STATE_METRICS_VERSION",
 }
 
 # Annotations understood by the stages in kwok-stages/ (for the tests).

@@ -346,6 +346,33 @@ class Driver:
         self.stop()
         self.start(resync_seconds)
 
+    @contextlib.contextmanager
+    def also(self, controller: dict, parents: str) -> Iterator[None]:
+        """Drives one more shipped CompositeController (an API Component's, hooks already
+        local) in the block: the real Metacontroller takes it up from the cluster, the stand-in
+        gets one more HookDriver. On the way out its parents (`parents`, e.g.
+        mpijobs.kubeflow.org) are deleted in every namespace while it still runs, so that its
+        finalize hook lets them go."""
+        settled = with_test_settings(controller, self.resync_seconds)
+        stand_in: Any = None
+        if self.real:
+            self.cluster.apply(settled)
+        else:
+            from tests.e2e_k8s.hookdriver import HookDriver
+
+            stand_in = HookDriver(self.cluster, settled).start()  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            try:
+                self.cluster.kubectl("delete", parents, "--all", "--all-namespaces", "--wait=true")
+            finally:
+                if stand_in is not None:
+                    stand_in.stop()
+                else:
+                    name = controller["metadata"]["name"]
+                    self.cluster.kubectl("delete", "compositecontroller", name, "--ignore-not-found", "--wait=true")
+
     def alive(self) -> bool:
         if self.real:
             return self._binary is not None and bool(self._binary.running())
