@@ -212,12 +212,12 @@ def aggregated_roles(controller: str, jobs: dict[str, Any], read_only: tuple[dic
 class MetricsReader:
     """Where the metrics Component expects kube-state-metrics: its ServiceAccount (bound to
     the ClusterRole that lets it list and watch MPIJobs) and the namespace it mounts the
-    configuration from. Defaults of kube-state-metrics' own example install; README, Metrics
-    says how to change them."""
+    configuration from, as kube-state-metrics' own example install runs it (README, Metrics
+    says how to change them). The ConfigMap, the ClusterRole and its binding are all `name`."""
 
     service_account: str
     namespace: str
-    config_map: str
+    name: str
     config_key: str
 
 
@@ -232,7 +232,6 @@ def metrics_objects(jobs: list[dict[str, Any]], reader: MetricsReader = KUBE_STA
     skips the APIs not installed)."""
     apis = [(crd["spec"]["group"], version["name"]) for crd in jobs for version in crd["spec"]["versions"]]
     config = yaml.safe_dump(metrics.state_metrics_config(apis), sort_keys=False, default_flow_style=None)
-    name = f"{MAIN_CONTROLLER}-kube-state-metrics"
     rules = [
         *(
             {"apiGroups": [group], "resources": plurals, "verbs": list(LIST_WATCH)}
@@ -244,15 +243,15 @@ def metrics_objects(jobs: list[dict[str, Any]], reader: MetricsReader = KUBE_STA
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": reader.config_map, "namespace": reader.namespace, "labels": _labels("metrics")},
+            "metadata": {"name": reader.name, "namespace": reader.namespace, "labels": _labels("metrics")},
             "data": {reader.config_key: config},
         },
-        _cluster_role(name, rules),
+        _cluster_role(reader.name, rules),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
-            "metadata": {"name": name, "labels": _labels("rbac")},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "metadata": {"name": reader.name, "labels": _labels("rbac")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader.name},
             "subjects": [{"kind": "ServiceAccount", "name": reader.service_account, "namespace": reader.namespace}],
         },
     ]

@@ -79,7 +79,7 @@ def assert_wired(
     # Each API's aggregated roles come with it (tests/e2e_k8s/test_aggregated_roles.py uses them).
     roles = {d["metadata"]["name"] for d in documents if d["kind"] == "ClusterRole"}
     owners = [manifests.MAIN_CONTROLLER, *(manifests.FOREIGN_APIS[api][0] for api in apis)]
-    reader = f"{manifests.MAIN_CONTROLLER}-kube-state-metrics"
+    reader = manifests.KUBE_STATE_METRICS.name
     assert roles == {f"{owner}-{role}" for owner in owners for role in ("edit", "view")} | (
         {reader} if metrics else set()
     )
