@@ -27,9 +27,9 @@ def _metric(name: str, help: str, kind: str, **each: Any) -> dict[str, Any]:
 
 
 def _status_gauge(name: str, help: str, **gauge: Any) -> dict[str, Any]:
-    """A gauge of a status field, which a job has no value of before its first sync (or
-    ever, as completionTime before it ends): kube-state-metrics then shows no series and logs
-    that only at verbosity 1 and above (it logs a gauge's missing path as an error)."""
+    """A gauge of a status field, which a job lacks before its first sync (completionTime:
+    until it ends). kube-state-metrics then shows no series for it, and logs the missing path,
+    which it takes for an error, only at verbosity 1 and above."""
     return {**_metric(name, help, "Gauge", **gauge), "errorLogV": 1}
 
 
