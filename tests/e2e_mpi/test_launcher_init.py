@@ -21,6 +21,7 @@ import pytest
 
 from mpifn.pods import InitVerdict, Unreachable, parse_init_message
 from tests.e2e_mpi.lab import IMAGE_DIR
+from tests.support import calls
 
 pytestmark = pytest.mark.e2e_mpi
 
@@ -237,12 +238,11 @@ def test_a_malformed_signature_is_a_configuration_error(tmp_path, env, message):
 
 def test_discover_hosts_sends_the_launchers_signature(tmp_path):
     """The ConfigMap's discover_hosts.sh, as sync renders it, run with the launcher's env."""
-    from mpifn import hooks
     from tests.conftest import EXAMPLES, load_yaml
 
     with ScriptedProbe([(200, answer([host(0)], [], 1, 2))]) as probe:
         parent = load_yaml(EXAMPLES / "hello.yaml")
-        response = hooks.sync({"controller": {}, "parent": parent, "children": {}, "finalizing": False})
+        response = calls.sync({"controller": {}, "parent": parent, "children": {}, "finalizing": False})
         config = next(c for c in response["children"] if c["kind"] == "ConfigMap")
         script = tmp_path / "discover_hosts.sh"
         script.write_text(
