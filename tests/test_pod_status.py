@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mpifn import hooks, pods
+from mpifn import pods
 from mpifn.errors import RequestError
 from tests.conftest import ROOT
 from tests.support import calls
@@ -490,7 +490,7 @@ def test_customize_asks_no_pods_for_an_mpijob(hello):
 )
 def test_an_explanation_without_a_job_is_a_bad_request_naming_the_field(hello, spec, error):
     explanation = {**shapes.explanation_with(hello, []), "spec": spec}
-    for hook in (hooks.customize, hooks.sync):
+    for hook in (calls.customize, calls.sync):
         with pytest.raises(RequestError, match=error):
             hook({"controller": {}, "parent": explanation, "children": {}})
 
