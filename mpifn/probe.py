@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from mpifn import api, naming, schema, signing
+from mpifn import api, naming, probetext, schema, signing
 from mpifn.errors import RequestError
 from mpifn.flavours import flavour
 from mpifn.keys import Keys
@@ -382,10 +382,14 @@ def report_json(report: ProbeReport) -> JsonObject:
 
 
 def report_text(report: ProbeReport) -> str:
+    """The answer to ?format=text (mpifn.probetext)."""
     request = report.request
-    lines = [
-        f"# mpifn probe {request.namespace}/{request.name}: {len(report.reachable)} of "
-        f"{request.replicas} workers reachable, {request.min_replicas} needed"
-    ]
-    lines += [f"# unreachable {w.host}: {w.reason} ({w.detail})" for w in report.unreachable]
-    return "\n".join(lines) + "\n" + report.hostfile
+    return probetext.probe_answer(
+        request.namespace,
+        request.name,
+        request.replicas,
+        request.min_replicas,
+        len(report.reachable),
+        [(w.host, w.reason, w.detail) for w in report.unreachable],
+        report.hostfile,
+    )

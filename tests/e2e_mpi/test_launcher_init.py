@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mpifn.pods import InitVerdict, Unreachable, parse_init_message
+from mpifn import probetext
+from mpifn.probetext import InitVerdict, Unreachable, read_verdict
 from tests.e2e_mpi.lab import IMAGE_DIR
 from tests.support import calls
 
@@ -71,10 +72,9 @@ class ScriptedProbe:
 def answer(
     reachable: list[str], unreachable: list[tuple[str, str, str]], needed: int, total: int, slots: int = 2
 ) -> str:
-    lines = [f"# mpifn probe e2e/job: {len(reachable)} of {total} workers reachable, {needed} needed"]
-    lines += [f"# unreachable {host}: {reason} ({detail})" for host, reason, detail in unreachable]
-    lines += [f"{host} slots={slots}" for host in reachable]
-    return "\n".join(lines) + "\n"
+    """The probe's own text answer (mpifn.probetext) for job e2e/job."""
+    hostfile = "".join(f"{host} slots={slots}\n" for host in reachable)
+    return probetext.probe_answer("e2e", "job", total, needed, len(reachable), unreachable, hostfile)
 
 
 def host(i: int) -> str:
@@ -278,7 +278,7 @@ def test_the_verdict_names_the_workers_left_out_and_sync_reads_it(tmp_path):
         "mpifn-init: ok: 1 of 2 workers reachable, 1 needed\n"
         f"unreachable {host(1)}: refused (connection refused on port 2222)\n"
     )
-    verdict = parse_init_message(message)
+    verdict = read_verdict(message)
     assert verdict == InitVerdict(
         "ok",
         "1 of 2 workers reachable, 1 needed",
@@ -300,7 +300,7 @@ def test_the_verdict_of_too_few_workers_is_bounded(tmp_path):
     assert lines[1] == f"unreachable {host(0)}: timeout (no SSH banner within 2s)"
     assert lines[-1] == f"and {workers - 15} more unreachable"
     assert len(lines) == 17 and len(message.encode()) < 4096
-    verdict = parse_init_message(message)
+    verdict = read_verdict(message)
     assert verdict is not None and (verdict.outcome, len(verdict.unreachable), verdict.more) == (
         "too-few-workers", 15, workers - 15)  # fmt: skip
 
