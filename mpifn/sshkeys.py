@@ -1,10 +1,6 @@
 """The job's SSH key pair (ed25519, OpenSSH encodings)."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @dataclass(frozen=True)
@@ -18,15 +14,10 @@ class SshKeyPair:
 
 def generate_key_pair() -> SshKeyPair:
     # Imported here: cryptography is only needed on a job's first sync, not at start-up.
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    return key_pair(Ed25519PrivateKey.generate())
-
-
-def key_pair(key: "Ed25519PrivateKey") -> SshKeyPair:
-    """The OpenSSH encodings of `key`."""
-    from cryptography.hazmat.primitives import serialization
-
+    key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.OpenSSH,

@@ -8,27 +8,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from mpifn import hooks, web
 from mpifn.endpoints import App, Clock, create_app, system_clock
 from mpifn.keys import FileKeys, Keys
 from mpifn.probe import Prober, ProbeReport, ProbeRequest
 from mpifn.settings import Settings
-from mpifn.sshkeys import SshKeyPair, key_pair
+from mpifn.sshkeys import SshKeyPair, generate_key_pair
 
 customize = hooks.customize
 
 
 @dataclass(frozen=True)
-class SeededKeys:
-    """The same SSH key pair every time (from `seed`), and the probe keys of `files`."""
+class FixedKeys:
+    """The same SSH key pair every time (made once, with the instance), and the probe keys of
+    `files`. (The OpenSSH encoding of a private key holds random check bytes: only the pair
+    itself kept can be the same.)"""
 
-    seed: bytes = bytes(range(32))
     files: FileKeys = field(default_factory=FileKeys)
+    pair: SshKeyPair = field(default_factory=generate_key_pair)
 
     def new_ssh_key_pair(self) -> SshKeyPair:
-        return key_pair(Ed25519PrivateKey.from_private_bytes(self.seed))
+        return self.pair
 
     def signing_key(self) -> bytes | None:
         return self.files.signing_key()
