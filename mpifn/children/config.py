@@ -24,7 +24,12 @@ _FILES = ("hostfile", "ssh_config", "ssh", "discover_hosts.sh")
 
 
 def _files(job: MPIJob, settings: Settings) -> tuple[str, ...]:
-    return _rendered_files(
+    return _rendered_files(*_inputs(job, settings))
+
+
+def _inputs(job: MPIJob, settings: Settings) -> tuple[str | int, ...]:
+    """All the files are made of."""
+    return (
         job.name,
         job.namespace,
         job.replicas,
