@@ -2,13 +2,14 @@
 
 What is pure: each hook's answer is a function of its arguments only. Besides the request,
 sync and finalize take the settings, the time (`now`) and the key source (`keys`); they
-read no clock, no environment and no module state that a call can change, and they call
-no server. The key source is the one way out: `keys.new_ssh_key_pair()` is asked once by
-sync for a job without an SSH Secret (a new random pair, unless the source says otherwise),
-`keys.signing_key()` when a new launcher is signed and `keys.accepted_keys()` when a launcher
-waits to start (FileKeys reads the key files then). So, with a key source that answers alike
-every time, the same request and arguments give the same answer, byte for byte. customize
-takes only the request. The HTTP edge (mpifn.endpoints.create_app) supplies the arguments.
+read no clock and no environment, keep nothing between calls but caches of pure results
+(compiled validators, rendered templates and ConfigMap files), and call no server. The
+key source is the one way out: sync asks `keys.new_ssh_key_pair()` once for a job without
+an SSH Secret (a new random pair, unless the source says otherwise), `keys.signing_key()`
+when it signs a new launcher and `keys.accepted_keys()` while a launcher waits to start
+(FileKeys reads the key files then). So with a key source that answers alike every time,
+the same request and arguments give the same answer, byte for byte. customize takes only
+the request. The HTTP edge (mpifn.endpoints.create_app) supplies the arguments.
 
 sync and finalize serve the MPIJob controllers; sync and customize also serve the explain
 controller, whose parents are MPIJobExplanations (mpifn.explain): one function, dispatched
