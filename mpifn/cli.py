@@ -13,6 +13,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 
 from mpifn import hooks, settings
 from mpifn.errors import InvalidSpec, RequestError
+from mpifn.keys import FileKeys
 from mpifn.manifests import IMAGES, generated_manifests, image_overlay, object_schema
 from mpifn.settings import DEFAULT_REGISTRY, DEFAULT_TAG
 from mpifn.spec import parse_job
@@ -136,7 +138,7 @@ def job_problems(document: object) -> list[str]:
     schema = object_schema(str(document.get("apiVersion")))
     found = unknown_fields(schema, document) if schema else []
     try:
-        parse_job(document, settings.current())
+        parse_job(document, settings.from_environment())
     except InvalidSpec as invalid:
         found += invalid.problems  # sync names the spec's unknown fields too: each once
     except RequestError as error:
@@ -177,8 +179,11 @@ def render_text(text: str, show_status: bool) -> str:
     if problems:
         raise InvalidJobs(problems)
     out: list[object] = []
+    operator = settings.from_environment()
+    now, keys = datetime.now(UTC), FileKeys.of(operator)
     for _, job in jobs:
-        response = hooks.sync({"controller": {}, "parent": job, "children": {}, "finalizing": False})
+        request = {"controller": {}, "parent": job, "children": {}, "finalizing": False}
+        response = hooks.sync(request, operator, now, keys)
         for child in response["children"]:
             if child["kind"] == "Secret":
                 child["data"] = {key: REDACTED for key in child["data"]}

@@ -244,7 +244,8 @@ def test_stack_builds_every_function_offline():
         handler = ROOT / function["handler"]
         assert function["lang"] == "dockerfile"
         assert (handler / "Dockerfile").resolve().is_file(), name
-        assert f'{name} = functions_framework.http(entry_point("{name}"))' in (handler / "main.py").read_text()
+        entry = f'{name} = functions_framework.http(create_app(functions=["{name}"]).view("{name}"))'
+        assert entry in (handler / "main.py").read_text()
         assert function["environment"]["FUNCTION_TARGET"] == name
         assert function["labels"] == {"com.openfaas.scale.min": "1"}  # what CE accepts: tests/test_openfaas_ce.py
 
