@@ -131,8 +131,9 @@ soak: install ## 60 s of load on sync and probe
 render: $(RUNTIME) ## print the children of examples/hello.yaml
 	$(PYTHON) -m mpifn render examples/hello.yaml
 
-manifests: $(RUNTIME) ## regenerate metacontroller/ and deploy/components/
+manifests: $(RUNTIME) ## regenerate metacontroller/, deploy/components/ and the Helm chart charts/mpifn
 	$(PYTHON) -m mpifn manifests
+	$(PYTHON) -m mpifn chart
 
 # A kustomization of DEPLOY with every image as $(REGISTRY)/<name>:$(TAG): kubectl apply -k $(OVERLAY)
 DEPLOY ?= deploy/knative

@@ -24,6 +24,7 @@ import yaml
 from mpifn.manifests import (
     AUTH_SECRETS,
     COMPONENTS_DIR,
+    DEFAULT_HOOK_TARGET,
     FOREIGN_APIS,
     GANG_COMPONENTS,
     HOOK_TARGETS,
@@ -127,7 +128,9 @@ def component(root: Path, name: str) -> dict[str, Any]:
     for patch in document.get("patches", []):
         if set(patch) != {"target", "patch"}:
             raise Unsupported(f"{directory}: a patch needs a target and an inline patch, got {sorted(patch)}")
-    configurations = [yaml.safe_load((root / directory / path).read_text()) for path in document.get("configurations", [])]
+    configurations = [
+        yaml.safe_load((root / directory / path).read_text()) for path in document.get("configurations", [])
+    ]
     if any(configuration != IMAGES_IN_ENV for configuration in configurations):
         raise Unsupported(f"{directory}: the only transformer configuration the chart knows is {IMAGES_IN_ENV}")
     return {
@@ -147,38 +150,46 @@ def _component_name(directory: Path, entry: str) -> str:
     return path.name
 
 
+def variant(root: Path, name: str) -> tuple[dict[str, Any], dict[Path, list[Any]], list[dict[str, Any]]]:
+    """The ready kustomization deploy/<name>: how build.yaml names it (its resource files, its
+    Components, the Secrets of its auth Component), the files of build/resources/ it reads,
+    and its CRDs, which go to crds/ instead."""
+    directory = DEPLOY / name
+    document = _kustomization(root, directory, KUSTOMIZATION_FIELDS)
+    files: dict[Path, list[Any]] = {}
+    crds = []
+    for path in resource_files(root, directory, document.get("resources", [])):
+        objects = _objects(root, path)
+        crds += [o for o in objects if o["kind"] == "CustomResourceDefinition"]
+        others = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
+        if others:
+            files[Path("resources") / path] = [others]
+    components = [_component_name(directory, entry) for entry in document.get("components", [])]
+    secrets = [asdict(secret) for c in components for secret in AUTH_SECRETS.get(c, ())]
+    entry = {"resources": [str(path) for path in files], "components": components, "secrets": secrets}
+    return entry, {Path("build") / path: content for path, content in files.items()}, crds
+
+
 def chart_files(root: Path, version: str) -> dict[Path, str | list[Any]]:
     """Every file of the chart by path under the checkout: YAML documents, or text as written."""
     names = variants(root)
     platforms = sorted({name.removesuffix(AUTH_SUFFIX) for name in names})
-    expected = sorted(name for platform in HOOK_TARGETS for name in (platform, platform + AUTH_SUFFIX))
-    if sorted(names) != expected:
-        raise Unsupported(f"{root / DEPLOY}: the chart needs deploy/<platform>[{AUTH_SUFFIX}] for {platforms}")
+    if sorted(names) != sorted(name for p in HOOK_TARGETS for name in (p, p + AUTH_SUFFIX)):
+        raise Unsupported(f"{root / DEPLOY}: the chart needs deploy/<platform> and <platform>{AUTH_SUFFIX} for each of "
+                          f"{sorted(HOOK_TARGETS)}, found {names}")  # fmt: skip
     files: dict[Path, str | list[Any]] = {}
     built: dict[str, dict[str, Any]] = {}
-    crds: dict[str, dict[str, Any]] = {}
-    used: list[str] = []
+    crds: dict[str, list[dict[str, Any]]] = {}
     for name in names:
-        directory = DEPLOY / name
-        document = _kustomization(root, directory, KUSTOMIZATION_FIELDS)
-        kept = []
-        for path in resource_files(root, directory, document.get("resources", [])):
-            objects = _objects(root, path)
-            crds |= {o["metadata"]["name"]: o for o in objects if o["kind"] == "CustomResourceDefinition"}
-            others = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
-            if others:
-                files[Path("build/resources") / path] = [others]
-                kept.append(str(Path("resources") / path))
-        components = [_component_name(directory, entry) for entry in document.get("components", [])]
-        used += components
-        secrets = [secret for c in components for secret in AUTH_SECRETS.get(c, ())]
-        built[name] = {"resources": kept, "components": components, "secrets": [asdict(s) for s in secrets]}
-    optional = sorted(
-        path.parent.name for path in (root / COMPONENTS_DIR).glob("*/kustomization.yaml") if path.parent.name not in used
-    )
-    for name in sorted({*used, *optional}):
+        built[name], resource_files_, crds[name] = variant(root, name)
+        files |= resource_files_
+    if any(found != crds[names[0]] for found in crds.values()):
+        raise Unsupported(f"{root / DEPLOY}: the variants install different CRDs; crds/ of a chart is the same for all")
+    used = {component for entry in built.values() for component in entry["components"]}
+    on_disk = sorted(path.parent.name for path in (root / COMPONENTS_DIR).glob("*/kustomization.yaml"))
+    options = [option(name) for name in on_disk if name not in used]
+    for name in on_disk:
         files[Path("build/components") / f"{name}.yaml"] = [component(root, name)]
-    options = [option(name) for name in optional]
     files[Path("build/build.yaml")] = [
         {
             "variants": built,
@@ -186,7 +197,7 @@ def chart_files(root: Path, version: str) -> dict[Path, str | list[Any]]:
             "images": {"registry": DEFAULT_REGISTRY, "names": list(IMAGES)},
         }
     ]
-    files[Path("crds/mpifn.yaml")] = list(crds.values())
+    files[Path("crds/mpifn.yaml")] = crds[names[0]]
     files[Path("Chart.yaml")] = [chart_metadata(version)]
     files[Path("values.yaml")] = values_text(platforms, options)
     files[Path("values.schema.json")] = json.dumps(values_schema(platforms, options), indent=2) + "\n"
@@ -206,9 +217,9 @@ def chart_metadata(version: str) -> dict[str, Any]:
     }
 
 
-def default_values(platforms: list[str], options: list[Option]) -> dict[str, Any]:
+def default_values(options: list[Option]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "platform": platforms[platforms.index("openfaas")] if "openfaas" in platforms else platforms[0],
+        "platform": DEFAULT_HOOK_TARGET.name,
         "auth": {"enabled": False, "createSecrets": True},
         "image": {"registry": DEFAULT_REGISTRY, "tag": DEFAULT_TAG},
         "resources": {},
@@ -244,7 +255,7 @@ def values_text(platforms: list[str], options: list[Option]) -> str:
         for o in sorted(options, key=lambda o: o.path)
     ]
     header = VALUES_HEADER.format(platforms=", ".join(platforms), options="\n".join(lines))
-    return header + yaml.safe_dump(default_values(platforms, options), sort_keys=False)
+    return header + yaml.safe_dump(default_values(options), sort_keys=False)
 
 
 def values_schema(platforms: list[str], options: list[Option]) -> dict[str, Any]:

@@ -36,7 +36,11 @@ def test_every_component_is_part_of_a_platform_or_a_value():
     valued = {option["component"] for option in build()["options"]}
     assert used | valued == on_disk and not used & valued
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert {"podStatus": True, "gangScheduler": "", "apis": {"kubeflow": False, "seed": False}}.items() <= values.items()
+    assert {
+        "podStatus": True,
+        "gangScheduler": "",
+        "apis": {"kubeflow": False, "seed": False},
+    }.items() <= values.items()
 
 
 def test_secrets_and_tokens_never_come_from_values():

@@ -111,10 +111,10 @@ def key(document: dict) -> tuple[str, str, str, str]:
 OPTIONS = BUILD["options"]
 SELECTIONS = [[], *([option] for option in OPTIONS), list({o["path"]: o for o in reversed(OPTIONS)}.values())]
 COMBINATIONS = [
-    (platform, auth, [o["component"] for o in selection])
+    pytest.param(platform, auth, names, id=f"{platform}{'-auth' if auth else ''}+{'+'.join(names) or 'none'}")
     for platform in PLATFORMS
     for auth in (False, True)
-    for selection in SELECTIONS
+    for names in ([o["component"] for o in selection] for selection in SELECTIONS)
 ]
 
 
@@ -159,9 +159,7 @@ def without_the_charts_own(documents: list[dict], platform: str, auth: bool) -> 
 
 
 @pytest.mark.parametrize(("platform", "auth", "components"), COMBINATIONS)
-def test_helm_template_gives_the_objects_of_the_matching_kustomization(
-    helm, tmp_path, platform, auth, components
-):
+def test_helm_template_gives_the_objects_of_the_matching_kustomization(helm, tmp_path, platform, auth, components):
     charted = without_the_charts_own(helm.template(chart_values(platform, auth, components)), platform, auth)
     built = kustomize_combination(tmp_path, platform, auth, components)
     assert sorted(map(key, charted)) == sorted(map(key, built))
@@ -191,7 +189,9 @@ def test_helm_lint_strict_is_clean(helm, platform, auth):
 def test_resources_set_every_functions_container(helm):
     resources = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "1Gi"}}
     documents = helm.template({"platform": "plain", "resources": resources})
-    containers = [c for d in documents for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])]
+    containers = [
+        c for d in documents for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    ]
     assert len(containers) == len(manifests.FUNCTIONS)
     assert all(container["resources"] == resources for container in containers)
 
@@ -290,7 +290,9 @@ def test_install_upgrade_rollback_uninstall_keep_a_running_jobs_children(own_clu
     token = cluster.get("secret", manifests.OPENFAAS_TOKEN.name, manifests.OPENFAAS_TOKEN.namespace)["data"]
     installed = controllers(cluster)
     assert [c["metadata"]["name"] for c in installed] == [manifests.MAIN_CONTROLLER, manifests.EXPLAIN_CONTROLLER]
-    assert all(hook["webhook"]["url"].startswith(hook_proxy.base_url) for hook in installed[0]["spec"]["hooks"].values())
+    assert all(
+        hook["webhook"]["url"].startswith(hook_proxy.base_url) for hook in installed[0]["spec"]["hooks"].values()
+    )
 
     driver = Driver(cluster, installed, hook_proxy, RESYNC_SECONDS, installed=True).start()
     try:
@@ -342,7 +344,11 @@ def test_install_upgrade_rollback_uninstall_keep_a_running_jobs_children(own_clu
         driver = Driver(cluster, rolled_back, hook_proxy, RESYNC_SECONDS, installed=True).start()
         resynced_keeping_children("after the rollback")
         history = json.loads(helm.run("history", "mpifn", "-o", "json").stdout)
-        assert [(r["revision"], r["status"]) for r in history] == [(1, "superseded"), (2, "superseded"), (3, "deployed")]
+        assert [(r["revision"], r["status"]) for r in history] == [
+            (1, "superseded"),
+            (2, "superseded"),
+            (3, "deployed"),
+        ]
 
         cluster.kubectl("delete", "mpijobs.mpifn.dev", "hello", "-n", "jobs", "--wait=true", timeout=TIMEOUT)
     finally:
