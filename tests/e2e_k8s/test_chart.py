@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from mpifn import manifests
+from mpifn.cli import version
 from mpifn.manifests import image_overlay
 from tests.support.driver import Driver, metacontroller_crds, real_metacontroller
 
@@ -51,22 +52,24 @@ class Helm:
     home: Path
     kubeconfig: Path | None = None
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = {
+    def env(self) -> dict[str, str]:
+        return {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(self.home),
             **{f"HELM_{name}_HOME": str(self.home / name.lower()) for name in ("CACHE", "CONFIG", "DATA")},
             "HELM_PLUGINS": str(self.home / "plugins"),
             **({"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {}),
         }
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         argv = [str(tool_binary("helm")), *args]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env, check=False)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=self.env(), check=False)
         if check:
             assert result.returncode == 0, f"helm {' '.join(args)} exited {result.returncode}: {result.stderr}"
         return result
 
-    def template(self, values: dict[str, Any]) -> list[dict]:
-        out = self.run("template", "mpifn", str(CHART), "--include-crds", *set_json(values)).stdout
+    def template(self, values: dict[str, Any], chart: Path = CHART) -> list[dict]:
+        out = self.run("template", "mpifn", str(chart), "--include-crds", *set_json(values)).stdout
         return [doc for doc in yaml.load_all(out, Loader=yaml.CSafeLoader) if doc]
 
 
@@ -225,6 +228,15 @@ def test_values_outside_the_schema_are_refused_by_name(helm, values, message):
     assert result.returncode != 0 and message in result.stderr, result.stderr
 
 
+def test_make_chart_packages_the_chart_for_an_install_without_a_checkout(helm, tmp_path):
+    make = ["make", "--no-print-directory", "chart", f"DIST={tmp_path}", f"HELM={tool_binary('helm')}"]
+    result = subprocess.run(make, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=helm.env())
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == [f"mpifn-{version()}.tgz"]
+    values = {"platform": "knative", "apis": {"kubeflow": True}, "podStatus": False}
+    assert helm.template(values, tmp_path / f"mpifn-{version()}.tgz") == helm.template(values)
+
+
 # --------------------------------------------------------------------------- on the apiserver
 
 POST_RENDERER = """\
@@ -277,6 +289,24 @@ def uids(children: dict[tuple[str, str], dict]) -> dict[tuple[str, str], str]:
     return {child: obj["metadata"]["uid"] for child, obj in children.items()}
 
 
+def crds_step_of_an_upgrade(cluster: Cluster, helm: Helm) -> None:
+    """README's first upgrade step on the CRDs Helm created, given a newer CRD (one more
+    column): `helm show crds CHART | kubectl apply --server-side --force-conflicts -f -`.
+    Helm owns their fields (it creates them server-side), so without --force-conflicts
+    kubectl is refused."""
+    newer = [doc for doc in yaml.safe_load_all(helm.run("show", "crds", str(CHART)).stdout) if doc]
+    column = {"name": "Upgraded", "type": "string", "jsonPath": ".status.phase", "priority": 1}
+    for crd in newer:
+        crd["spec"]["versions"][0].setdefault("additionalPrinterColumns", []).append(column)
+    text = yaml.safe_dump_all(newer)
+    refused = cluster.kubectl_run("apply", "--server-side", "-f", "-", input=text, check=False)
+    assert refused.returncode != 0 and "conflict" in refused.stderr.lower(), refused.stderr
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=text)
+    for crd in newer:
+        served = cluster.get("crd", crd["metadata"]["name"])["spec"]["versions"][0]["additionalPrinterColumns"]
+        assert served[-1] == column, crd["metadata"]["name"]
+
+
 def test_install_upgrade_rollback_uninstall_keep_a_running_jobs_children(own_cluster, hook_proxy, installing_helm):
     cluster, helm = own_cluster, installing_helm
     real = real_metacontroller()
@@ -293,6 +323,8 @@ def test_install_upgrade_rollback_uninstall_keep_a_running_jobs_children(own_clu
     assert all(
         hook["webhook"]["url"].startswith(hook_proxy.base_url) for hook in installed[0]["spec"]["hooks"].values()
     )
+
+    crds_step_of_an_upgrade(cluster, helm)
 
     driver = Driver(cluster, installed, hook_proxy, RESYNC_SECONDS, installed=True).start()
     try:
