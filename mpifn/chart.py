@@ -1,9 +1,9 @@
 """The Helm chart charts/mpifn, generated from the kustomizations of deploy/ (`mpifn chart`,
 make manifests) so that the kustomize Components stay the one source of every variant.
 
-The chart carries what kustomize would read, resolved: build/build.yaml names each ready
-kustomization deploy/<variant> (its resource files and Components), build/resources/ holds
-those files' objects, build/components/<name>.yaml each Component (its patches, resources
+The chart carries what kustomize would read, resolved: kustomize/index.yaml names each ready
+kustomization deploy/<variant> (its resource files and Components), kustomize/resources/ holds
+those files' objects, kustomize/components/<name>.yaml each Component (its patches, resources
 and replacements), and its templates (mpifn/helm/, a small kustomize in Go templates)
 apply them as `kubectl kustomize` does. Values pick the variant (platform, auth.enabled)
 and the optional Components: every Component of deploy/components that no ready
@@ -26,6 +26,8 @@ from mpifn.manifests import (
     COMPONENTS_DIR,
     DEFAULT_HOOK_TARGET,
     FOREIGN_APIS,
+    FUNCTIONS,
+    FUNCTIONS_NAMESPACE,
     GANG_COMPONENTS,
     HOOK_TARGETS,
     IMAGES,
@@ -34,6 +36,9 @@ from mpifn.manifests import (
 from mpifn.settings import DEFAULT_REGISTRY, DEFAULT_TAG
 
 CHART_DIR = Path("charts/mpifn")
+# In the chart: what its templates read (kustomize/) and the index of it.
+KUSTOMIZE = Path("kustomize")
+INDEX = KUSTOMIZE / "index.yaml"
 DEPLOY = Path("deploy")
 AUTH_SUFFIX = "-auth"
 TEMPLATES = ("_kustomize.tpl", "mpifn.yaml", "NOTES.txt")
@@ -151,8 +156,8 @@ def _component_name(directory: Path, entry: str) -> str:
 
 
 def variant(root: Path, name: str) -> tuple[dict[str, Any], dict[Path, list[Any]], list[dict[str, Any]]]:
-    """The ready kustomization deploy/<name>: how build.yaml names it (its resource files, its
-    Components, the Secrets of its auth Component), the files of build/resources/ it reads,
+    """The ready kustomization deploy/<name>: how the index names it (its resource files, its
+    Components, the Secrets of its auth Component), the files of kustomize/resources/ it reads,
     and its CRDs, which go to crds/ instead."""
     directory = DEPLOY / name
     document = _kustomization(root, directory, KUSTOMIZATION_FIELDS)
@@ -167,7 +172,7 @@ def variant(root: Path, name: str) -> tuple[dict[str, Any], dict[Path, list[Any]
     components = [_component_name(directory, entry) for entry in document.get("components", [])]
     secrets = [asdict(secret) for c in components for secret in AUTH_SECRETS.get(c, ())]
     entry = {"resources": [str(path) for path in files], "components": components, "secrets": secrets}
-    return entry, {Path("build") / path: content for path, content in files.items()}, crds
+    return entry, {KUSTOMIZE / path: content for path, content in files.items()}, crds
 
 
 def chart_files(root: Path, version: str) -> dict[Path, str | list[Any]]:
@@ -189,12 +194,13 @@ def chart_files(root: Path, version: str) -> dict[Path, str | list[Any]]:
     on_disk = sorted(path.parent.name for path in (root / COMPONENTS_DIR).glob("*/kustomization.yaml"))
     options = [option(name) for name in on_disk if name not in used]
     for name in on_disk:
-        files[Path("build/components") / f"{name}.yaml"] = [component(root, name)]
-    files[Path("build/build.yaml")] = [
+        files[KUSTOMIZE / "components" / f"{name}.yaml"] = [component(root, name)]
+    files[INDEX] = [
         {
             "variants": built,
             "options": [{"component": o.component, "path": o.path, "adds": o.adds} for o in options],
             "images": {"registry": DEFAULT_REGISTRY, "names": list(IMAGES)},
+            "functions": {"namespace": FUNCTIONS_NAMESPACE, "names": list(FUNCTIONS)},
         }
     ]
     files[Path("crds/mpifn.yaml")] = crds[names[0]]

@@ -5,6 +5,7 @@ value, and a new Component becomes a value with no change to the generator. helm
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,15 @@ def test_committed_chart_is_the_generated_one():
         assert (ROOT / path).read_text() == chart_text(content), f"run `make manifests`: {path}"
 
 
+def test_no_file_of_the_chart_is_ignored_by_git():
+    """A clean clone has every file the chart needs (build/ is ignored, for one)."""
+    paths = [str(path) for path in chart.chart_files(ROOT, version())]
+    result = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (1, ""), f"git ignores {result.stdout}"
+
+
 def build() -> dict:
-    return yaml.safe_load((CHART / "build" / "build.yaml").read_text())
+    return yaml.safe_load((CHART / chart.INDEX).read_text())
 
 
 def test_every_component_is_part_of_a_platform_or_a_value():
@@ -68,9 +76,9 @@ def test_a_new_component_becomes_a_value_with_no_change_here(checkout):
     patch = {"target": {"kind": "CompositeController"}, "patch": '- {"op": "add", "path": "/spec/x", "value": 1}\n'}
     add_component(checkout, "extra", patches=[patch])
     files = chart.chart_files(checkout, "0.0.1")
-    built = files[chart.CHART_DIR / "build" / "build.yaml"][0]  # type: ignore[index]
+    built = files[chart.CHART_DIR / chart.INDEX][0]  # type: ignore[index]
     assert {"component": "extra", "path": "components.extra", "adds": True} in built["options"]
-    assert files[chart.CHART_DIR / "build" / "components" / "extra.yaml"] == [
+    assert files[chart.CHART_DIR / chart.KUSTOMIZE / "components" / "extra.yaml"] == [
         {"patches": [patch], "resources": [], "replacements": [], "imagesInEnv": False}
     ]
     values = yaml.safe_load(files[chart.CHART_DIR / "values.yaml"])  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 Written by `mpifn chart` from mpifn/helm/; do not edit.
 
 A small kustomize in Go templates: it builds what `kubectl kustomize` builds from the files
-under build/, which `mpifn chart` wrote from the kustomizations of deploy/. It does what
+under kustomize/, which `mpifn chart` wrote from the kustomizations of deploy/. It does what
 those kustomizations use, and fails naming anything else: JSON6902 patches (add, replace,
 remove) on the objects a target selects (group, kind, name as an anchored regex,
 namespace, labelSelector key=value,...), a Component's resources, and replacements of

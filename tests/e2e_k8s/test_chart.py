@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mpifn import manifests
+from mpifn import chart, manifests
 from mpifn.cli import version
 from mpifn.manifests import image_overlay
 from tests.support.driver import Driver, metacontroller_crds, real_metacontroller
@@ -39,7 +39,7 @@ from .test_kustomizations import kustomize
 pytestmark = pytest.mark.e2e_k8s
 
 CHART = REPO_ROOT / "charts" / "mpifn"
-BUILD = yaml.safe_load((CHART / "build" / "build.yaml").read_text())
+INDEX = yaml.safe_load((CHART / chart.INDEX).read_text())
 PLATFORMS = sorted(manifests.HOOK_TARGETS)
 REGISTRY, TAG = "registry.example:5000/team", "1.2.3"
 KEEP = "helm.sh/resource-policy"
@@ -111,7 +111,7 @@ def key(document: dict) -> tuple[str, str, str, str]:
 
 
 # Each optional Component alone, then one value of each option at once (each choice's first).
-OPTIONS = BUILD["options"]
+OPTIONS = INDEX["options"]
 SELECTIONS = [[], *([option] for option in OPTIONS), list({o["path"]: o for o in reversed(OPTIONS)}.values())]
 COMBINATIONS = [
     pytest.param(platform, auth, names, id=f"{platform}{'-auth' if auth else ''}+{'+'.join(names) or 'none'}")
