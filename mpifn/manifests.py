@@ -110,6 +110,30 @@ class ProbeKeySecret:
 
 
 PROBE_KEY = ProbeKeySecret("mpifn-probe-key", "key", "previous")
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """One key of a Secret that the objects of an auth Component read."""
+
+    namespace: str
+    name: str
+    key: str
+
+
+# The Secrets each auth Component needs made before it is applied (docs/auth.md); the chart
+# makes them on install when asked (auth.createSecrets). faas-cli names a secret's one key
+# like the secret.
+AUTH_SECRETS = {
+    TOKEN.component: (
+        SecretKey(TOKEN.namespace, TOKEN.name, TOKEN.key),
+        SecretKey(FUNCTIONS_NAMESPACE, PROBE_KEY.name, PROBE_KEY.key),
+    ),
+    OPENFAAS_TOKEN.component: (
+        SecretKey(OPENFAAS_TOKEN.namespace, OPENFAAS_TOKEN.name, OPENFAAS_TOKEN.key),
+        SecretKey(OPENFAAS_TOKEN.namespace, PROBE_KEY.name, PROBE_KEY.name),
+    ),
+}
 PROBE_KEY_MOUNT_DIR = "/var/run/secrets/mpifn-probe"
 # Kinds that run the functions outside OpenFaaS: Knative Services, plain Deployments.
 FUNCTION_WORKLOADS = (("serving.knative.dev", "Service"), ("apps", "Deployment"))
