@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from mpifn import chart, manifests
 from mpifn.cli import version
 from mpifn.manifests import image_overlay
 from tests.support.driver import Driver, metacontroller_crds, real_metacontroller
+from tests.support.helm import CHART, Helm, set_json
 
 from .cluster import HOOK_BASE_URL, REPO_ROOT, Cluster, standin_compositecontroller_crd, tool_binary
 from .conftest import RESYNC_SECONDS
@@ -38,55 +38,15 @@ from .test_kustomizations import kustomize
 
 pytestmark = pytest.mark.e2e_k8s
 
-CHART = REPO_ROOT / "charts" / "mpifn"
 INDEX = yaml.safe_load((CHART / chart.INDEX).read_text())
 PLATFORMS = sorted(manifests.HOOK_TARGETS)
 REGISTRY, TAG = "registry.example:5000/team", "1.2.3"
 KEEP = "helm.sh/resource-policy"
 
 
-@dataclass
-class Helm:
-    """The cached helm with its own home (no user configuration, no repositories)."""
-
-    home: Path
-    kubeconfig: Path | None = None
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(self.home),
-            **{f"HELM_{name}_HOME": str(self.home / name.lower()) for name in ("CACHE", "CONFIG", "DATA")},
-            "HELM_PLUGINS": str(self.home / "plugins"),
-            **({"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {}),
-        }
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        argv = [str(tool_binary("helm")), *args]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=self.env(), check=False)
-        if check:
-            assert result.returncode == 0, f"helm {' '.join(args)} exited {result.returncode}: {result.stderr}"
-        return result
-
-    def template(self, values: dict[str, Any], chart: Path = CHART) -> list[dict]:
-        out = self.run("template", "mpifn", str(chart), "--include-crds", *set_json(values)).stdout
-        return [doc for doc in yaml.load_all(out, Loader=yaml.CSafeLoader) if doc]
-
-
 @pytest.fixture(scope="module")
 def helm(tmp_path_factory) -> Helm:
     return Helm(tmp_path_factory.mktemp("helm-home"))
-
-
-def set_json(values: dict[str, Any], prefix: str = "") -> list[str]:
-    """--set-json for every leaf of nested values."""
-    args = []
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            args += set_json(value, f"{prefix}{key}.")
-        else:
-            args += ["--set-json", f"{prefix}{key}={json.dumps(value)}"]
-    return args
 
 
 def nested(path: str, value: Any) -> dict[str, Any]:
