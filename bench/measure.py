@@ -3,14 +3,16 @@
 from typing import Any
 
 from mpifn import web
-from mpifn.endpoints import FUNCTIONS
+from mpifn.endpoints import create_app
+from mpifn.settings import Settings
 
 Row = dict[str, Any]
+SYNC = create_app(Settings(), functions=["sync"])
 
 
 def sync_call(body: bytes) -> bytes:
     """What the sync function does with one request body: decode, decide, encode."""
-    reply = web.respond("sync", FUNCTIONS["sync"].handler, web.Call("POST", "/", {}, {}, body))
+    reply = SYNC.answer("sync", web.Call("POST", "/", {}, {}, body))
     if reply.status != 200:
         raise RuntimeError(f"sync answered {reply.status}: {reply.body[:200]!r}")
     return reply.body

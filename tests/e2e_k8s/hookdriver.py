@@ -60,9 +60,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from mpifn import api
+
 from .cluster import INSECURE, Cluster
 
-LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+LAST_APPLIED = api.LAST_APPLIED_ANNOTATION  # the real Metacontroller's name, in one place
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # v2 decodes strictly
 SYSTEM_METADATA = [
     "selfLink",

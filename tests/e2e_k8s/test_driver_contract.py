@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from mpifn import naming
+from mpifn import api, naming
 from tests.support.driver import Fault
 
 from .cluster import Cluster
@@ -32,7 +32,7 @@ from .jobs import (
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
-LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
 QUIET_RESYNC = 3600  # "no resync" for the tests that must see what else triggers a sync
 RETRIES = 10  # failed syncs of a failing hook: enough for the backoff's delays to pass a second
 

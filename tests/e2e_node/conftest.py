@@ -4,9 +4,12 @@
   kube-proxy (node.Node); stopped at the end, and the session FAILS if the
   stop left anything on the machine (processes, mounts, netns, the bridge,
   iptables chains, sysctls, cgroups).
-- ``install`` / ``functions`` (session): deploy/plain applied as shipped: the
-  three functions run as pods from the function image behind their Services,
-  the MPIJob CRD is established.
+- ``metacontroller`` (session): the real Metacontroller installed in the cluster
+  from its release manifests when MPIFN_METACONTROLLER_BIN names one
+  (in_cluster.py), else only its CompositeController kind for the stand-in.
+- ``install`` / ``functions`` (session): mpifn installed with Helm as the README
+  says (charts/mpifn, plain variant with auth): the three functions run as pods
+  from the images built here behind their Services, the CRDs are established.
 - ``operator`` (session): deploy/plain's CompositeControllers driven by the
   real Metacontroller when MPIFN_METACONTROLLER_BIN names one, installed in the
   cluster from its release manifests (in_cluster.py: a pod calling the functions'
@@ -23,9 +26,7 @@ here skips.
 from __future__ import annotations
 
 import copy
-import os
 import re
-import secrets
 import sys
 import time
 import urllib.request
@@ -35,12 +36,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e_k8s.cluster import REPO_ROOT, ComponentError
+from tests.e2e_k8s.cluster import ComponentError, standin_compositecontroller_crd
 from tests.e2e_k8s.jobs import fresh_namespace
 from tests.support.driver import Driver, HookProxy, real_metacontroller
+from tests.support.helm import CHART, Helm, set_json
 
 from .in_cluster import InClusterMetacontroller
-from .node import Node
+from .node import Node, project_images
 
 HERE = Path(__file__).resolve().parent
 RESYNC_SECONDS = 2
@@ -95,60 +97,55 @@ def service_url(node: Node, name: str) -> str:
 @dataclass
 class Install:
     functions: dict[str, str]  # function -> its Service URL (ClusterIP)
-    controllers: list[dict]  # the shipped CompositeControllers, the MPIJob controller first
-
-
-def plain_with_auth(node: Node) -> list[dict]:
-    """deploy/plain with the auth Component: sync signs the launchers' probe requests and the
-    probe verifies them (key Secret mpifn/mpifn-probe-key), the hooks carry a bearer token
-    (Secret mpifn/mpifn-auth). Both Secrets are made here, as docs/auth.md says."""
-    assert node.dir is not None
-    folder = node.dir / "install"
-    folder.mkdir()
-    (folder / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "resources": [os.path.relpath(REPO_ROOT / "deploy" / "plain", folder)],
-                "components": [os.path.relpath(REPO_ROOT / "deploy" / "components" / "auth", folder)],
-            }
-        )
-    )
-    node.create_namespace("mpifn")
-    for secret, key in (("mpifn-auth", "token"), ("mpifn-probe-key", "key")):
-        node.kubectl(
-            "create", "secret", "generic", secret, "-n", "mpifn", f"--from-literal={key}={secrets.token_hex(32)}"
-        )
-    return [d for d in yaml.safe_load_all(node.kubectl("kustomize", str(folder))) if d]
+    controllers: list[dict]  # the installed CompositeControllers, the MPIJob controller first
 
 
 @pytest.fixture(scope="session")
-def install(node) -> Install:
-    """deploy/plain (with probe signing and hook tokens) applied as users apply it, once
-    every function pod is Ready and answers on its ClusterIP.
+def metacontroller(node) -> InClusterMetacontroller | None:
+    """Metacontroller first, as the README's install order says: the real one from its
+    release manifests when MPIFN_METACONTROLLER_BIN names a binary (in_cluster.py); else only
+    its CompositeController kind, for the stand-in that drives the hooks from the machine."""
+    release = real_metacontroller()
+    if release is not None:
+        return InClusterMetacontroller(node, release).install()
+    crd = standin_compositecontroller_crd()
+    node.apply(crd)
+    node.wait_crds_established([crd["metadata"]["name"]])
+    return None
 
-    The CompositeController is kept aside for the driver: its kind belongs to
-    Metacontroller's own CRDs.
-    """
-    documents = plain_with_auth(node)
-    controllers = sorted(
-        (d for d in documents if d["kind"] == "CompositeController"),
-        key=lambda c: c["spec"]["parentResource"]["resource"] != "mpijobs",
+
+@pytest.fixture(scope="session")
+def install(node, metacontroller) -> Install:
+    """mpifn installed as the README says, with Helm: charts/mpifn's plain variant with auth
+    (sync signs the launchers' probe requests and the probe verifies them, the hooks carry a
+    bearer token; the chart makes both Secrets), the images built here named by the
+    registry and tag values. Ready once every function pod is Ready and answers on its
+    ClusterIP.
+
+    Then two settings of the sync Deployment change for the suite (kubectl set env): a short
+    init deadline, so that the scenarios whose workers never answer end soon, and pods read
+    at once for a stuck job (the suite waits on what they say, not on a grace period)."""
+    assert node.dir is not None and node.kubeconfig is not None
+    helm = Helm(node.dir / "helm", node.kubeconfig)
+    image = project_images()[1]  # <registry>/sync:<tag>
+    registry, tag = image.rsplit("/", 1)[0], image.rpartition(":")[2]
+    values = {"platform": "plain", "auth": {"enabled": True}, "image": {"registry": registry, "tag": tag}}
+    helm.run("install", "mpifn", str(CHART), *set_json(values))
+    node.wait_crds_established(
+        [c["metadata"]["name"] for c in yaml.safe_load_all((CHART / "crds" / "mpifn.yaml").read_text())]
     )
-    (sync,) = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "sync"]
-    for variable in sync["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if variable["name"] == "MPIFN_INIT_DEADLINE_SECONDS":
-            variable["value"] = str(INIT_DEADLINE_SECONDS)
-    # A stuck job's pods are read at once (the suite waits on what they say, not on a grace).
-    sync["spec"]["template"]["spec"]["containers"][0]["env"].append(
-        {"name": "MPIFN_EXPLAIN_AFTER_SECONDS", "value": "0"}
-    )
-    out = node.apply(*(d for d in documents if d["kind"] != "CompositeController"))
-    node.wait_crds_established([i["metadata"]["name"] for i in out["items"] if i["kind"] == "CustomResourceDefinition"])
+    node.kubectl(
+        "set", "env", "deployment/sync", "-n", "mpifn",
+        f"MPIFN_INIT_DEADLINE_SECONDS={INIT_DEADLINE_SECONDS}", "MPIFN_EXPLAIN_AFTER_SECONDS=0",
+    )  # fmt: skip
     for name in FUNCTIONS:
         node.kubectl("rollout", "status", f"deployment/{name}", "-n", "mpifn", "--timeout=180s", timeout=200)
     urls = {name: service_url(node, name) for name in FUNCTIONS}
     for name, url in urls.items():  # kube-proxy follows the endpoints a moment after the rollout
         node.wait_for(lambda url=url: answers(f"{url}/_/health"), f"{name} answering on its ClusterIP", timeout=60)
+    controllers = sorted(
+        node.get("compositecontrollers"), key=lambda c: c["spec"]["parentResource"]["resource"] != "mpijobs"
+    )
     return Install(urls, controllers)
 
 
@@ -179,21 +176,17 @@ def hooks_through(controller: dict, proxy_url: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def operator(node, install):
-    """deploy/plain's CompositeControllers driven by the real Metacontroller installed in the
-    cluster from its release manifests (MPIFN_METACONTROLLER_BIN, in_cluster.py), or by the
-    stand-in on the machine, its hooks through the recording proxy."""
-    release = real_metacontroller()
-    if release is not None:
-        driver: InClusterMetacontroller | Driver = InClusterMetacontroller(
-            node, release, install.controllers, RESYNC_SECONDS
-        )
+def operator(node, install, metacontroller):
+    """The installed CompositeControllers driven by the real Metacontroller in the cluster
+    (in_cluster.py), or by the stand-in on the machine, its hooks through the recording proxy."""
+    if metacontroller is not None:
+        driver: InClusterMetacontroller | Driver = metacontroller
         proxy = None
     else:
         proxy = HookProxy({f"/function/{name}": url for name, url in install.functions.items()}).start()
         driver = Driver(node, [hooks_through(c, proxy.base_url) for c in install.controllers], proxy, RESYNC_SECONDS)
     try:
-        driver.start()
+        driver.start(RESYNC_SECONDS)
         print(f"\n[e2e_node] hooks driven by {driver.kind}", file=sys.stderr)
         yield driver
     finally:

@@ -5,21 +5,22 @@ release's manifests folder, manifests/production of its source), the real-node s
 does not run it on the machine: it builds an image holding the binary (FROM the
 project's mpibase image, since the binary may link glibc), imports it into the node's
 containerd, and applies the release's own manifests (namespace, RBAC, CRDs, the
-StatefulSet) with only the image replaced. Metacontroller then runs in a pod, reaches
-the API server through the `kubernetes` Service with its ServiceAccount, and calls the
-functions at the Service URLs the shipped CompositeControllers name: nothing between
-them, so hook failures are read from Metacontroller's own SyncError events.
+StatefulSet) with only the image replaced, before mpifn's chart. Metacontroller then runs
+in a pod, reaches the API server through the `kubernetes` Service with its ServiceAccount,
+and calls the functions at the Service URLs the installed CompositeControllers name:
+nothing between them, so hook failures are read from Metacontroller's own SyncError events.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import yaml
 
 from tests.e2e_k8s.cluster import ComponentError
-from tests.support.driver import RealMetacontroller, with_test_settings
+from tests.support.driver import RealMetacontroller
 
 from .node import Node, project_images, run
 
@@ -66,12 +67,12 @@ def release_objects(manifests: Path, image: str) -> list[dict]:
 class InClusterMetacontroller:
     """The same reading surface the node tests use from tests/support/driver.Driver."""
 
-    def __init__(self, node: Node, release: RealMetacontroller, controllers: list[dict], resync_seconds: int) -> None:
+    def __init__(self, node: Node, release: RealMetacontroller) -> None:
         self.node, self.release = node, release
-        self.controllers = [with_test_settings(c, resync_seconds) for c in controllers]
         self.kind = f"Metacontroller in a pod ({release.binary.name}, image built here)"
 
-    def start(self) -> InClusterMetacontroller:
+    def install(self) -> InClusterMetacontroller:
+        """Metacontroller's release, before mpifn's CompositeControllers exist."""
         image = build_image(self.release.binary)
         self.node.import_image(image)
         objects = release_objects(self.release.manifests, image)
@@ -82,15 +83,21 @@ class InClusterMetacontroller:
         self.node.kubectl(
             "rollout", "status", "statefulset/metacontroller", "-n", NAMESPACE, "--timeout=180s", timeout=200
         )
-        self.node.apply(*self.controllers)
+        return self
+
+    def start(self, resync_seconds: int) -> InClusterMetacontroller:
+        """The suite's one change to the installed CompositeControllers: the resync period the
+        stand-in runs with too."""
+        for controller in self.node.get("compositecontrollers"):
+            patch = json.dumps({"spec": {"resyncPeriodSeconds": resync_seconds}})
+            self.node.kubectl(
+                "patch", "compositecontroller", controller["metadata"]["name"], "--type=merge", "-p", patch
+            )
         return self
 
     def stop(self) -> None:
-        """The controllers and Metacontroller go; the node's stop removes what is left of its pod."""
-        for controller in self.controllers:
-            self.node.kubectl(
-                "delete", "compositecontroller", controller["metadata"]["name"], "--ignore-not-found", check=False
-            )
+        """Metacontroller goes (no hook call while the node stops); the node's stop removes
+        what is left of its pod."""
         self.node.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
 
     def errors(self, namespace: str) -> list[str]:
