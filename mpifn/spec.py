@@ -1,5 +1,6 @@
 """Parse and validate an MPIJob (own API, the seed's, or Kubeflow's) into one typed model."""
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -44,7 +45,8 @@ def parse_job(parent: JsonObject, settings: Settings) -> MPIJob:
         )
     if problems:
         raise InvalidSpec(sorted(problems))
-    return job
+    queue = (metadata.get("labels") or {}).get(api.KUEUE_QUEUE_LABEL)
+    return replace(job, queue_name=queue) if isinstance(queue, str) and queue else job
 
 
 def _identity(parent: JsonObject) -> JsonObject:
