@@ -45,7 +45,9 @@ def parse_job(parent: JsonObject, settings: Settings) -> MPIJob:
         )
     if problems:
         raise InvalidSpec(sorted(problems))
-    queue = (metadata.get("labels") or {}).get(api.KUEUE_QUEUE_LABEL)
+    # Kueue manages kubeflow.org MPIJobs only: on a job of another API its label changes nothing.
+    kubeflow = parent["apiVersion"] == api.KUBEFLOW_API_VERSION
+    queue = (metadata.get("labels") or {}).get(api.KUEUE_QUEUE_LABEL) if kubeflow else None
     return replace(job, queue_name=queue) if isinstance(queue, str) and queue else job
 
 
