@@ -36,7 +36,7 @@ PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 
-.PHONY: help install install-runtime system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render manifests overlay dist clean
+.PHONY: help install install-runtime system-deps run test lint unit e2e-mpi e2e-k8s node-deps base-images e2e-node images push bench bench-idle fuzz soak render manifests overlay dist chart clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets, one line each
@@ -131,8 +131,9 @@ soak: install ## 60 s of load on sync and probe
 render: $(RUNTIME) ## print the children of examples/hello.yaml
 	$(PYTHON) -m mpifn render examples/hello.yaml
 
-manifests: $(RUNTIME) ## regenerate metacontroller/ and deploy/components/
+manifests: $(RUNTIME) ## regenerate metacontroller/, deploy/components/ and the Helm chart charts/mpifn
 	$(PYTHON) -m mpifn manifests
+	$(PYTHON) -m mpifn chart
 
 # A kustomization of DEPLOY with every image as $(REGISTRY)/<name>:$(TAG): kubectl apply -k $(OVERLAY)
 DEPLOY ?= deploy/knative
@@ -148,6 +149,13 @@ TOOLS_DIR := $(or $(MPIFN_TOOLS_DIR),$(HOME)/.cache/mpifn-tools)
 KUBECTL ?= $(or $(wildcard $(TOOLS_DIR)/kubernetes-$(shell sed -n 's/^kubernetes=//p' '$(TOOLS_DIR)/versions.txt' 2>/dev/null)/bin/kubectl),kubectl)
 dist: $(RUNTIME) ## write dist/mpifn-<variant>.yaml, a release manifest per deploy/ variant (REGISTRY=, TAG=, KUBECTL=)
 	$(PYTHON) -m mpifn dist --registry '$(REGISTRY)' --tag '$(TAG)' --out '$(DIST)' --kubectl '$(KUBECTL)'
+
+# The chart as one file to publish beside the release manifests, installed without a checkout:
+# helm install mpifn mpifn-<version>.tgz. Packaged by HELM: the helm scripts/build-tools.sh
+# built (in MPIFN_TOOLS_DIR), else the first on PATH.
+HELM ?= $(or $(wildcard $(TOOLS_DIR)/helm-$(shell sed -n 's/^helm=//p' '$(TOOLS_DIR)/versions.txt' 2>/dev/null)/bin/helm),helm)
+chart: ## write dist/mpifn-<version>.tgz, the Helm chart charts/mpifn packaged (DIST=, HELM=)
+	'$(HELM)' package charts/mpifn --destination '$(DIST)'
 
 clean: ## remove caches and build output (not .venv: rm -rf .venv to start over)
 	rm -rf .make-installed build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,8 +4,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from mpifn import hooks
 from mpifn.settings import Settings
+from tests.support import calls
 from tests.support.metacontroller import as_observed, hook_request, with_status
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -40,14 +40,14 @@ def steady_request(replicas: int, settings: Settings | None = None) -> dict[str,
     all workers ready, the launcher running, the status the previous sync wrote."""
     settings = settings or Settings()
     parent = mpijob(replicas)
-    first = hooks.sync(hook_request(parent), settings, NOW)
+    first = calls.sync(hook_request(parent), settings=settings, now=NOW)
     children = as_observed(first["children"])
     children = with_status(
         children, "StatefulSet", {"replicas": replicas, "readyReplicas": replicas, "currentReplicas": replicas}
     )
     children = with_status(children, "Job", {"active": 1, "ready": 1})
     parent["status"] = first["status"]
-    parent["status"] = hooks.sync(hook_request(parent, children), settings, NOW)["status"]
+    parent["status"] = calls.sync(hook_request(parent, children), settings=settings, now=NOW)["status"]
     return hook_request(parent, children)
 
 

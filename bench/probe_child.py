@@ -8,7 +8,8 @@ import sys
 import time
 
 from bench.ssh_listeners import TEMPLATE
-from mpifn.probe import parse_probe_request, probe, report_json
+from mpifn.keys import FileKeys
+from mpifn.probe import Prober, parse_probe_request, report_json
 from mpifn.settings import Settings
 
 
@@ -17,22 +18,23 @@ def main() -> None:
     settings = Settings(worker_host_template=TEMPLATE)
     body = {"namespace": "default", "name": "bench", "replicas": workers, "minReplicas": 1, "slots": 2}
     body.update(sshPort=port, timeoutSeconds=timeout)
+    prober = Prober()  # what the probe function makes when it starts
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
-    answer = json.dumps(report_json(probe(parse_probe_request(body, settings), settings)))
+    report = prober.probe(parse_probe_request(body, settings), settings, FileKeys(), time.time())
+    answer = json.dumps(report_json(report))
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    report = json.loads(answer)
     reasons: dict[str, int] = {}
-    for worker in report["unreachable"]:
+    for worker in json.loads(answer)["unreachable"]:
         reasons[worker["reason"]] = reasons.get(worker["reason"], 0) + 1
     print(
         json.dumps(
             {
                 "workers": workers,
                 "seconds": seconds,
-                "reachable": len(report["reachable"]),
+                "reachable": len(report.reachable),
                 "unreachable": reasons,
                 "peak_rss_mb": usage.ru_maxrss / 1024,
                 "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before,

@@ -15,6 +15,9 @@ port 8080 for its health check (not configurable): the port must be free.
 Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (`bash
 scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR).
 
+Metacontroller's work queue adds per job (from its metrics) are reported beside the hook
+calls: the events that made it look at a job again, whether or not a sync followed.
+
 --other-pods N then churns N pods of no MPI job (in batches that fit the free kwok
 capacity: created, Running, deleted) and reports each controller's CPU per churned pod:
 what a busy cluster's unrelated pods cost each operator.
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -98,6 +102,9 @@ class Controller:
     role_label: str
     flags: dict[str, list[str]] = field(default_factory=dict)
     pprof_address: str | None = None  # Metacontroller's, when asked to profile
+    # Metacontroller's Prometheus endpoint. Kubeflow's operator registers no work queue
+    # metrics (v0.8.0 sets no workqueue metrics provider), so it has none here.
+    metrics_url: str | None = None
 
     def cpu(self) -> dict[str, float]:
         return {name: proc.group_cpu_seconds(process.popen.pid) for name, process in self.processes.items()}
@@ -112,6 +119,24 @@ class Controller:
             if line.startswith("{") and '"duration_ms"' in line:
                 calls[json.loads(line).get("function", "?")] += 1
         return dict(calls)
+
+    def queue_adds(self) -> dict[str, float]:
+        """Metacontroller's work queue adds by queue (queue_adds below); {} for Kubeflow."""
+        if self.metrics_url is None:
+            return {}
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as answer:
+            return queue_adds(answer.read().decode())
+
+
+def queue_adds(metrics: str) -> dict[str, float]:
+    """Keys added to each work queue (client-go's workqueue_adds_total, by queue name) in a
+    Prometheus text exposition: one per event that made the controller look at an object."""
+    return {
+        sample.labels.get("name", "?"): sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "workqueue_adds_total"
+    }
 
 
 # ---------------------------------------------------------------- the jobs
@@ -201,8 +226,8 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     cluster.apply(*crds)
     cluster.wait_crds_established([crd["metadata"]["name"] for crd in crds])
     cluster.apply(*(doc for doc in docs if doc["kind"] != "CustomResourceDefinition"))
-    health = free_port()
-    flags = [f"--metrics-address=127.0.0.1:{free_port()}", f"--health-probe-bind-address=127.0.0.1:{health}"]
+    health, metrics = free_port(), free_port()
+    flags = [f"--metrics-address=127.0.0.1:{metrics}", f"--health-probe-bind-address=127.0.0.1:{health}"]
     rates = [] if settings.qps is None else [f"--client-go-qps={settings.qps}", f"--client-go-burst={settings.burst}"]
     if settings.metacontroller_workers is not None:
         rates.append(f"--workers={settings.metacontroller_workers}")
@@ -219,6 +244,7 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
         api.LABEL_ROLE,
         {"metacontroller": rates},
         profiler,
+        f"http://127.0.0.1:{metrics}/metrics",
     )
 
 
@@ -389,6 +415,7 @@ def race(
         time.sleep(settings.settle)
         cpu_settled = controller.cpu()
         calls = controller.hook_calls()
+        queued = controller.queue_adds()
         until = _audit_now()
         time.sleep(1)  # the audit log written through `until`
         events = writes(audit_log, after, until)
@@ -407,6 +434,7 @@ def race(
         "cpu_seconds_until_settled": {k: cpu_settled[k] - cpu_before[k] for k in cpu_before},
         "writes": count_writes(events),
         "hook_calls": calls,
+        "queue_adds": queued,
         "other_pods": others,
         "last_write_seconds": milestones(events, after),
         "flags": controller.flags,
@@ -521,6 +549,11 @@ def report(result: dict[str, Any]) -> str:
         lines.append(
             "  hook calls: "
             + ", ".join(f"{k} {v} ({v / jobs:.1f}/job)" for k, v in sorted(result["hook_calls"].items()))
+        )
+    if result["queue_adds"]:
+        lines.append(
+            "  work queue adds: "
+            + ", ".join(f"{k} {v:.0f} ({v / jobs:.1f}/job)" for k, v in sorted(result["queue_adds"].items()))
         )
     if result["other_pods"]:
         others = result["other_pods"]

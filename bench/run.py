@@ -26,7 +26,8 @@ if str(ROOT) not in sys.path:
 
 from bench import jobs, proc, wrk  # noqa: E402
 from mpifn import web  # noqa: E402
-from mpifn.endpoints import FUNCTIONS  # noqa: E402
+from mpifn.endpoints import create_app  # noqa: E402
+from mpifn.settings import Settings  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SYNC_SIZES = (1, 16, 256, 1024, 4096)
@@ -38,9 +39,12 @@ Row = dict[str, Any]
 # ---------------------------------------------------------------- helpers
 
 
+SYNC = create_app(Settings(), functions=["sync"])
+
+
 def sync_call(body: bytes) -> bytes:
     """What the sync function does with one request body: decode, decide, encode."""
-    reply = web.respond("sync", FUNCTIONS["sync"].handler, web.Call("POST", "/", {}, {}, body))
+    reply = SYNC.answer("sync", web.Call("POST", "/", {}, {}, body))
     if reply.status != 200:
         raise RuntimeError(f"sync answered {reply.status}: {reply.body[:200]!r}")
     return reply.body

@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 from bench import jobs
-from mpifn import hooks
 from mpifn.children.explanation import job_explanation
 from mpifn.settings import Settings
 from mpifn.spec import parse_job
+from tests.support import calls
 from tests.support import pods as shapes
 
 SIZES = (64, 1024, 4096)
@@ -173,7 +173,7 @@ def request_with_pods(replicas: int, settings: Settings) -> tuple[dict[str, Any]
     explanation = job_explanation(parse_job(steady["parent"], settings), settings)
     explanation["metadata"]["namespace"] = steady["parent"]["metadata"]["namespace"]
     request: dict[str, Any] = {"controller": {}, "parent": explanation, "children": {}}
-    rules = hooks.customize({"controller": {}, "parent": explanation})["relatedResources"]
+    rules = calls.customize({"controller": {}, "parent": explanation})["relatedResources"]
     desired = [child for rule in steady["children"].values() for child in rule.values()]
     worker = stored(shapes.pod_of(desired, "worker", "bench-worker-0"))
     launcher = stored(

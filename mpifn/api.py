@@ -36,6 +36,11 @@ HOSTFILE: Final = f"{MPI_DIR}/hostfile"
 SSH_CONFIG: Final = f"{CONFIG_DIR}/ssh_config"
 SSH_WRAPPER: Final = f"{CONFIG_DIR}/ssh"
 
+# The workers' sshd port unless the job says otherwise (spec.sshPort): also the default of
+# the mpibase image (MPIFN_SSH_PORT, EXPOSE) and of its scripts, which a test holds to this.
+DEFAULT_SSH_PORT: Final = 2222
+
+# Where Metacontroller keeps what it last applied of a child (JSON in a string).
 LAST_APPLIED_ANNOTATION: Final = "metacontroller.k8s.io/last-applied-configuration"
 # The customize hook (the explain controller's) is served by the sync function under this
 # path of its URL.

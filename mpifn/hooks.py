@@ -1,15 +1,25 @@
-"""The Metacontroller hooks as pure functions: request -> response.
+"""The Metacontroller hooks: request -> response.
+
+What is pure: each hook's answer is a function of its arguments only. Besides the request,
+sync and finalize take the settings, the time (`now`) and the key source (`keys`); they
+read no clock and no environment, keep nothing between calls but caches of pure results
+(compiled validators, rendered templates and ConfigMap files), and call no server. The
+key source is the one way out: sync asks `keys.new_ssh_key_pair()` once for a job without
+an SSH Secret (a new random pair, unless the source says otherwise), `keys.signing_key()`
+when it signs a new launcher and `keys.accepted_keys()` while a launcher waits to start
+(FileKeys reads the key files then). So with a key source that answers alike every time,
+the same request and arguments give the same answer, byte for byte. customize takes only
+the request. The HTTP edge (mpifn.endpoints.create_app) supplies the arguments.
 
 sync and finalize serve the MPIJob controllers; sync and customize also serve the explain
 controller, whose parents are MPIJobExplanations (mpifn.explain): one function, dispatched
 on the parent's kind."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from mpifn import api, explain, lifecycle, naming, signing
-from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
 from mpifn.children.explanation import job_explanation
 from mpifn.children.launcher import (
@@ -25,6 +35,7 @@ from mpifn.children.service import worker_service
 from mpifn.children.ssh import ssh_secret
 from mpifn.children.workers import worker_statefulset
 from mpifn.errors import InvalidSpec, RequestError
+from mpifn.keys import Keys
 from mpifn.kubeflow import external_manager
 from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
@@ -39,15 +50,13 @@ from mpifn.status import invalid_spec_status, job_status
 JsonObject = dict[str, Any]
 
 
-def sync(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:
-    """Desired children and status of one MPIJob."""
+def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObject:
+    """Desired children and status of one MPIJob (or of an MPIJobExplanation)."""
     parent, observed = _read(request)
     if explain.is_explanation(parent):
         return explain.sync(parent, request.get("related"))
     if request.get("finalizing"):
-        return finalize(request, settings, now)
-    settings = settings or operator_settings.current()
-    moment = now or datetime.now(UTC)
+        return finalize(request, settings, now, keys)
     previous = parent.get("status") or {}
     if _external_manager(parent):
         return _left_alone(parent)
@@ -56,13 +65,13 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
     except InvalidSpec as invalid:
         generation = int(parent["metadata"].get("generation") or 0)
         return {
-            "status": invalid_spec_status(invalid.problems, generation, previous, lifecycle.timestamp(moment)),
+            "status": invalid_spec_status(invalid.problems, generation, previous, lifecycle.timestamp(now)),
             # Never take running children away because of a bad edit: ask for them unchanged.
             "children": observed.desired_forms(),
         }
-    state = lifecycle.decide(job, observed, previous, moment)
+    state = lifecycle.decide(job, observed, previous, now)
     frozen = _frozen_launcher_template(observed, job.name)
-    if _signature_outdated(observed.get("Job", naming.launcher_name(job.name)), state, settings, moment):
+    if _signature_outdated(observed.get("Job", naming.launcher_name(job.name)), state, keys, now):
         # A launcher that has not started yet and whose probe signature would be refused
         # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
@@ -73,16 +82,16 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
     report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
     told = explain_status(state, report, waiting_gang, previous)
-    status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment), told)
+    status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(now), told)
     explaining, explain_later = (
-        explain.wanted(state, status, previous, explanation, moment, settings)
+        explain.wanted(state, status, previous, explanation, now, settings)
         if explain.enabled(request.get("controller"))
         else (False, None)
     )
     children = (
         []
         if state.expired
-        else desired_children(job, observed, state, settings, gang, frozen, _uid(parent), moment)
+        else desired_children(job, observed, state, settings, keys, gang, frozen, _uid(parent), now)
         + ([job_explanation(job, settings)] if explaining else [])
     )
     response: JsonObject = {"status": status, "children": children}
@@ -102,11 +111,9 @@ def customize(request: Any) -> JsonObject:
     return {"relatedResources": []}
 
 
-def finalize(request: Any, settings: Settings | None = None, now: datetime | None = None) -> JsonObject:
+def finalize(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObject:
     """Stop the launcher first, then the workers; finalized once no pod of the job runs."""
     parent, observed = _read(request)
-    settings = settings or operator_settings.current()
-    moment = now or datetime.now(UTC)
     previous = parent.get("status") or {}
     if _external_manager(parent):
         return {**_left_alone(parent), "finalized": True}
@@ -114,7 +121,7 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
         job = parse_job(parent, settings)
     except InvalidSpec:
         return {"status": previous, "children": [], "finalized": _nothing_runs(observed, parent["metadata"]["name"])}
-    state = lifecycle.decide(job, observed, previous, moment)
+    state = lifecycle.decide(job, observed, previous, now)
     launcher_running = state.launcher.active > 0
     stopping = replace(
         state,
@@ -131,15 +138,16 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
             observed,
             stopping,
             settings,
+            keys,
             gang_of(request.get("controller")),
             _frozen_launcher_template(observed, job.name),
             _uid(parent),
-            moment,
+            now,
             generate_secret=False,
         )
     )
     done = not launcher_running and state.workers.current == 0
-    status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(moment))
+    status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(now))
     status["message"] = (
         "deleting: all pods stopped"
         if done
@@ -155,6 +163,7 @@ def desired_children(
     observed: Observed,
     state: Lifecycle,
     settings: Settings,
+    keys: Keys,
     gang: Gang | None,
     frozen_launcher: JsonObject | None,
     uid: str,
@@ -172,17 +181,17 @@ def desired_children(
         children.append(pod_group(job, gang))
     secret = observed.get("Secret", naming.ssh_secret_name(job.name))
     if secret is not None or generate_secret:
-        children.append(ssh_secret(job.name, secret))
+        children.append(ssh_secret(job.name, secret, keys.new_ssh_key_pair))
     if state.keep_launcher:
-        signed = None if frozen_launcher else _signed(job, uid, now, settings)
+        signed = None if frozen_launcher else _signed(job, uid, now, settings, keys)
         children.append(launcher_job(job, state.suspend_launcher, settings, gang, frozen_launcher, signed))
     return sorted(children, key=lambda child: (child["kind"], child["metadata"]["name"]))
 
 
-def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings) -> Signed | None:
+def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings, keys: Keys) -> Signed | None:
     """The probe fields of a new launcher, signed until its ticket lifetime ends; None when
     signing is off."""
-    key = signing.signing_key(settings)
+    key = keys.signing_key()
     if key is None:
         return None
     lifetime = signing.ticket_lifetime(settings, job.run_policy.active_deadline_seconds)
@@ -240,7 +249,7 @@ def _placed_launcher_template(
     return kept, replace(state, keep_launcher=False)
 
 
-def _signature_outdated(running: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:
+def _signature_outdated(running: JsonObject | None, state: Lifecycle, keys: Keys, now: datetime) -> bool:
     """Whether the probe would refuse the signature in the template of the launcher Job that
     exists (`running`) and has not started: read from the Job itself, not from its last-applied
     annotation, which is only a record. A template that cannot be read there tells nothing: the
@@ -250,15 +259,15 @@ def _signature_outdated(running: JsonObject | None, state: Lifecycle, settings: 
         state.keep_launcher and launcher.exists and launcher.active == 0 and launcher.state in ("Waiting", "Suspended")
     ):
         return False
-    keys = signing.accepted_keys(settings)
-    if not keys:
+    accepted = keys.accepted_keys()
+    if not accepted:
         return False
     spec = running.get("spec")
     try:
         signed = signed_in(spec.get("template") if isinstance(spec, dict) else None)
     except UnreadableTemplate:
         return False
-    return signing.outdated(signed, keys, now.timestamp())
+    return signing.outdated(signed, accepted, now.timestamp())
 
 
 def _external_manager(parent: JsonObject) -> str | None:

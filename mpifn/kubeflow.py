@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Any
 
-from mpifn import schema
+from mpifn import api, schema
 from mpifn.errors import InvalidSpec
 from mpifn.model import JsonObject, MPIJob, RunPolicy
 from mpifn.validation import has_containers, problems, show, unknown_fields, validator
@@ -33,7 +33,7 @@ def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -
         min_replicas=workers,
         slots=spec.get("slotsPerWorker", 1),
         daemons=False,
-        ssh_port=2222,
+        ssh_port=api.DEFAULT_SSH_PORT,
         mpi_implementation=schema.KUBEFLOW_MPI_IMPLEMENTATIONS[spec.get("mpiImplementation", "OpenMPI")],
         image=None,
         launcher_template=replicas["Launcher"]["template"],

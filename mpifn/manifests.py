@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpifn import api, explain, schema
+import yaml
+
+from mpifn import api, explain, metrics, schema
 from mpifn.children.podgroup import SCHEDULER_PLUGINS, VOLCANO
 from mpifn.settings import DEFAULT_REGISTRY
 
@@ -108,6 +110,30 @@ class ProbeKeySecret:
 
 
 PROBE_KEY = ProbeKeySecret("mpifn-probe-key", "key", "previous")
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """One key of a Secret that the objects of an auth Component read."""
+
+    namespace: str
+    name: str
+    key: str
+
+
+# The Secrets each auth Component needs made before it is applied (docs/auth.md); the chart
+# makes them on install when asked (auth.createSecrets). faas-cli names a secret's one key
+# like the secret.
+AUTH_SECRETS = {
+    TOKEN.component: (
+        SecretKey(TOKEN.namespace, TOKEN.name, TOKEN.key),
+        SecretKey(FUNCTIONS_NAMESPACE, PROBE_KEY.name, PROBE_KEY.key),
+    ),
+    OPENFAAS_TOKEN.component: (
+        SecretKey(OPENFAAS_TOKEN.namespace, OPENFAAS_TOKEN.name, OPENFAAS_TOKEN.key),
+        SecretKey(OPENFAAS_TOKEN.namespace, PROBE_KEY.name, PROBE_KEY.name),
+    ),
+}
 PROBE_KEY_MOUNT_DIR = "/var/run/secrets/mpifn-probe"
 # Kinds that run the functions outside OpenFaaS: Knative Services, plain Deployments.
 FUNCTION_WORKLOADS = (("serving.knative.dev", "Service"), ("apps", "Deployment"))
@@ -168,36 +194,90 @@ READ_VERBS = ("get", "list", "watch")
 EDIT_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
+def _resources(crd: dict[str, Any]) -> tuple[str, list[str]]:
+    return crd["spec"]["group"], [crd["spec"]["names"]["plural"]]
+
+
+def _cluster_role(name: str, rules: list[dict[str, Any]], aggregate_to: tuple[str, ...] = ()) -> dict[str, Any]:
+    labels = {**_labels("rbac"), **{AGGREGATE_TO.format(to): "true" for to in aggregate_to}}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": labels},
+        "rules": rules,
+    }
+
+
 def aggregated_roles(controller: str, jobs: dict[str, Any], read_only: tuple[dict[str, Any], ...] = ()) -> list[dict]:
     """`<controller>-edit`: namespace admins and editors create, change and delete the MPIJobs of
     the CRD `jobs`; `<controller>-view`: viewers read them, their status and the CRDs
     `read_only` (made by the controllers, never by users). A status is Metacontroller's: no
     role writes one."""
-
-    def resources(crd: dict[str, Any]) -> tuple[str, list[str]]:
-        return crd["spec"]["group"], [crd["spec"]["names"]["plural"]]
-
-    def role(name: str, aggregate_to: tuple[str, ...], rules: list[dict[str, Any]]) -> dict[str, Any]:
-        labels = {**_labels("rbac"), **{AGGREGATE_TO.format(to): "true" for to in aggregate_to}}
-        return {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": f"{controller}-{name}", "labels": labels},
-            "rules": rules,
-        }
-
-    group, plurals = resources(jobs)
-    readable = [resources(crd) for crd in read_only]
+    group, plurals = _resources(jobs)
+    readable = [_resources(crd) for crd in read_only]
     return [
-        role("edit", ("admin", "edit"), [{"apiGroups": [group], "resources": plurals, "verbs": list(EDIT_VERBS)}]),
-        role(
-            "view",
-            ("view",),
+        _cluster_role(
+            f"{controller}-edit",
+            [{"apiGroups": [group], "resources": plurals, "verbs": list(EDIT_VERBS)}],
+            ("admin", "edit"),
+        ),
+        _cluster_role(
+            f"{controller}-view",
             [
                 {"apiGroups": [group], "resources": [*plurals, f"{plurals[0]}/status"], "verbs": list(READ_VERBS)},
                 *({"apiGroups": [g], "resources": p, "verbs": list(READ_VERBS)} for g, p in readable),
             ],
+            ("view",),
         ),
+    ]
+
+
+@dataclass(frozen=True)
+class MetricsReader:
+    """Where the metrics Component expects kube-state-metrics: its ServiceAccount (bound to
+    the ClusterRole that lets it list and watch MPIJobs) and the namespace it mounts the
+    configuration from, as kube-state-metrics' own example install runs it (README, Metrics
+    says how to change them). The ConfigMap, the ClusterRole and its binding are all `name`."""
+
+    service_account: str
+    namespace: str
+    name: str
+    config_key: str
+
+
+KUBE_STATE_METRICS = MetricsReader("kube-state-metrics", "kube-system", "mpifn-kube-state-metrics", "mpijobs.yaml")
+LIST_WATCH = ("list", "watch")
+
+
+def metrics_objects(jobs: list[dict[str, Any]], reader: MetricsReader = KUBE_STATE_METRICS) -> list[dict[str, Any]]:
+    """The metrics Component's objects: kube-state-metrics' configuration for the MPIJobs of
+    the CRDs `jobs` (mpifn.metrics) in a ConfigMap, and the ClusterRole, bound to its
+    ServiceAccount, to list and watch them and the CRDs (it finds each API's CRD itself, and
+    skips the APIs not installed)."""
+    apis = [(crd["spec"]["group"], version["name"]) for crd in jobs for version in crd["spec"]["versions"]]
+    config = yaml.safe_dump(metrics.state_metrics_config(apis), sort_keys=False, default_flow_style=None)
+    rules = [
+        *(
+            {"apiGroups": [group], "resources": plurals, "verbs": list(LIST_WATCH)}
+            for group, plurals in map(_resources, jobs)
+        ),
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": list(LIST_WATCH)},
+    ]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": reader.name, "namespace": reader.namespace, "labels": _labels("metrics")},
+            "data": {reader.config_key: config},
+        },
+        _cluster_role(reader.name, rules),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": reader.name, "labels": _labels("rbac")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader.name},
+            "subjects": [{"kind": "ServiceAccount", "name": reader.service_account, "namespace": reader.namespace}],
+        },
     ]
 
 
@@ -363,6 +443,7 @@ def api_component(controller: str) -> dict[str, Any]:
 
 
 NO_POD_STATUS = "no-pod-status"
+METRICS = "metrics"
 GANG_COMPONENTS = {"gang-volcano": VOLCANO, "gang-scheduler-plugins": SCHEDULER_PLUGINS}
 FOREIGN_APIS = {
     # component: (controller, CRD group, version, short names, parent apiVersion, spec schema).
@@ -442,14 +523,18 @@ def generated_manifests() -> dict[Path, list[dict[str, Any]]]:
     files[COMPONENTS_DIR / NO_POD_STATUS / "kustomization.yaml"] = [no_pod_status_component()]
     for component, gang in GANG_COMPONENTS.items():
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [gang_component(gang.api_version)]
+    jobs = [mpijob_crd()]
     for component, (controller, group, version, short_names, parent, spec) in FOREIGN_APIS.items():
         crd = foreign_crd(group, version, short_names, spec())
+        jobs.append(crd)
         files[COMPONENTS_DIR / component / "mpijob.yaml"] = [
             crd,
             composite_controller(controller, parent, api.PLURAL),
             *aggregated_roles(controller, crd),
         ]
         files[COMPONENTS_DIR / component / "kustomization.yaml"] = [api_component(controller)]
+    files[COMPONENTS_DIR / METRICS / "metrics.yaml"] = metrics_objects(jobs)
+    files[COMPONENTS_DIR / METRICS / "kustomization.yaml"] = [_component(resources=["metrics.yaml"])]
     return files
 
 

@@ -72,15 +72,20 @@ def worker_pod_name(job: str, index: int) -> str:
     return f"{worker_name(job)}-{index}"
 
 
-def worker_host(job: str, namespace: str, index: int) -> str:
-    """The stable DNS name the headless Service gives worker `index`."""
-    return f"{worker_pod_name(job, index)}.{worker_name(job)}.{namespace}.svc"
+# The stable DNS name the headless Service gives each worker pod, relative to the cluster
+# domain so that it resolves through every pod's DNS search path. The default of
+# MPIFN_WORKER_HOST_TEMPLATE, which the probe and the job's proposed hostfile both use.
+WORKER_HOST_TEMPLATE: Final = f"{{job}}{WORKER_SUFFIX}-{{index}}.{{job}}{WORKER_SUFFIX}.{{namespace}}.svc"
 
 
-def worker_hosts(job: str, namespace: str, count: int) -> list[str]:
-    """worker_host(job, namespace, i) for i in range(count), built in one pass."""
-    prefix, suffix = f"{worker_name(job)}-", f".{worker_name(job)}.{namespace}.svc"
-    return [f"{prefix}{index}{suffix}" for index in range(count)]
+def worker_hosts(template: str, job: str, namespace: str, count: int) -> list[str]:
+    """The host name of workers 0..count-1 by `template`. Besides {job}, {namespace} and {index}
+    it may use {index_hi} and {index_lo} (index // 256 and index % 256), so that thousands of
+    workers can map to addresses such as 127.20.{index_hi}.{index_lo} on loopback."""
+    return [
+        template.format(job=job, namespace=namespace, index=index, index_hi=index // 256, index_lo=index % 256)
+        for index in range(count)
+    ]
 
 
 def job_labels(job: str) -> dict[str, str]:

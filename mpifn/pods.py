@@ -13,6 +13,7 @@ from typing import Any
 from mpifn import api, naming
 from mpifn.children.launcher import INIT_NAME
 from mpifn.children.workers import WORKER_ENTRYPOINT
+from mpifn.probetext import InitVerdict, read_verdict
 
 JsonObject = dict[str, Any]
 
@@ -73,23 +74,6 @@ class Problem:
 
     def rank(self) -> tuple[int, int, str]:
         return SEVERITY.index(self.reason), _index_of(self.pod), self.pod
-
-
-@dataclass(frozen=True)
-class Unreachable:
-    worker: str  # the pod name when the host is the worker's DNS name, else the host
-    reason: str  # refused, timeout, not-ssh, no-dns, error
-    detail: str
-
-
-@dataclass(frozen=True)
-class InitVerdict:
-    """The launcher init step's termination message: which workers it used and which not."""
-
-    outcome: str  # ok, too-few-workers, probe-failed, config-error
-    summary: str
-    unreachable: tuple[Unreachable, ...]
-    more: int  # unreachable workers the message had no room for
 
 
 @dataclass(frozen=True)
@@ -244,7 +228,7 @@ def _launcher(pod: JsonObject) -> LauncherPod:
     name = _text(_object(pod, "metadata").get("name"))
     init_status = next((s for s in _statuses(status, "initContainerStatuses") if s.get("name") == INIT_NAME), {})
     ended = _terminated(init_status)
-    verdict = parse_init_message(_text(ended.get("message"))) if ended else None
+    verdict = read_verdict(_text(ended.get("message"))) if ended else None
     if ended and verdict is None and _int(ended.get("exitCode")) != 0:
         said = _last_lines(_text(ended.get("message"))) or f"exit code {_int(ended.get('exitCode'))}"
         verdict = InitVerdict("failed", said, (), 0)
@@ -361,28 +345,6 @@ def _scheduling_fix(message: str, spec: JsonObject) -> str:
     return ""
 
 
-def parse_init_message(message: str) -> InitVerdict | None:
-    """The init step's termination message (see images/mpibase/mpifn-launcher-init.sh):
-    `mpifn-init: <outcome>: <summary>`, then `unreachable <host>: <reason> (<detail>)` lines
-    and at most one `and <n> more unreachable` line."""
-    lines = message.splitlines()
-    head = _INIT_HEAD.match(lines[0]) if lines else None
-    if head is None:
-        return None
-    unreachable, more = [], 0
-    for line in lines[1:]:
-        found = _UNREACHABLE.match(line)
-        if found:
-            host, reason, detail = found.groups()
-            unreachable.append(Unreachable(host.split(".", 1)[0], reason, detail))
-        elif counted := _MORE.match(line):
-            more = int(counted.group(1))
-    return InitVerdict(head.group(1), head.group(2), tuple(unreachable), more)
-
-
-_INIT_HEAD = re.compile(r"^mpifn-init: ([a-z-]+): (.*)$")
-_UNREACHABLE = re.compile(r"^unreachable (\S+): (\S+) \((.*)\)$")
-_MORE = re.compile(r"^and (\d+) more unreachable$")
 _WORKER_INDEX = re.compile(r"-(\d+)$")
 
 

@@ -1,5 +1,10 @@
 """Which workers of a job answer SSH: concurrent DNS, TCP and banner checks under one
-deadline. The only module that opens sockets, and only to hosts derived from the job."""
+deadline. The only module that opens sockets, and only to hosts derived from the job.
+
+A `Prober`, made once when the probe function starts, holds what requests share: the socket
+budget the open-file limit allows (raised to its hard limit then, never per request) and one
+bounded pool of resolver threads (a DNS outage ties up at most its threads, however many
+requests come)."""
 
 import errno
 import ipaddress
@@ -9,14 +14,16 @@ import selectors
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from mpifn import schema, signing
+from mpifn import api, naming, probetext, schema, signing
 from mpifn.errors import RequestError
 from mpifn.flavours import flavour
+from mpifn.keys import Keys
 from mpifn.settings import Settings
 from mpifn.signing import SignedJob
 from mpifn.validation import problems, validator
@@ -44,14 +51,14 @@ class ProbeRequest:
 
     def signed_job(self) -> SignedJob:
         return SignedJob(
-            self.namespace,
-            self.name,
-            self.uid,
-            self.replicas,
-            self.min_replicas,
-            self.slots,
-            self.ssh_port,
-            self.expires,
+            namespace=self.namespace,
+            name=self.name,
+            uid=self.uid,
+            replicas=self.replicas,
+            min_replicas=self.min_replicas,
+            slots=self.slots,
+            ssh_port=self.ssh_port,
+            expires=self.expires,
         )
 
 
@@ -115,7 +122,7 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
         replicas=body["replicas"],
         min_replicas=body.get("minReplicas", body["replicas"]),
         slots=body.get("slots", 1),
-        ssh_port=body.get("sshPort", 2222),
+        ssh_port=body.get("sshPort", api.DEFAULT_SSH_PORT),
         mpi_implementation=body.get("mpiImplementation", "OpenMPI"),
         # The default never exceeds the operator's limit (MPIFN_MAX_PROBE_TIMEOUT_SECONDS).
         timeout_seconds=float(body.get("timeoutSeconds", min(5, settings.max_probe_timeout_seconds))),
@@ -126,33 +133,49 @@ def parse_probe_request(body: Any, settings: Settings) -> ProbeRequest:
 
 
 def worker_hosts(request: ProbeRequest, template: str) -> list[str]:
-    """Host name of every worker. Besides {job}, {namespace} and {index} the template may use
-    {index_hi} and {index_lo} (index // 256 and index % 256), so that thousands of workers can
-    map to addresses such as 127.20.{index_hi}.{index_lo} on loopback."""
-    return [
-        template.format(
-            job=request.name, namespace=request.namespace, index=index, index_hi=index // 256, index_lo=index % 256
-        )
-        for index in range(request.replicas)
-    ]
+    """Host name of every worker (naming.worker_hosts)."""
+    return naming.worker_hosts(template, request.name, request.namespace, request.replicas)
 
 
-def probe(request: ProbeRequest, settings: Settings, now: float | None = None) -> ProbeReport:
-    """Raises Forbidden, before any name is resolved or socket opened, when the probe has a
-    key and the request's signature does not verify."""
-    keys = signing.accepted_keys(settings)
-    signing.check(request.signed_job(), request.signature, keys, time.time() if now is None else now)
-    hosts = worker_hosts(request, settings.worker_host_template)
-    return ProbeReport(request, _Probe(request, hosts).run())
+Resolve = Callable[..., list[tuple[Any, ...]]]  # socket.getaddrinfo's signature
+
+
+class Prober:
+    """The probe's shared resources: made once per process, used by every request."""
+
+    def __init__(
+        self,
+        resolve: Resolve = socket.getaddrinfo,
+        dns_threads: int = DNS_THREADS,
+        selector: Callable[[], selectors.BaseSelector] = selectors.DefaultSelector,
+    ) -> None:
+        self.budget = raise_open_file_limit()
+        self.resolve = resolve
+        self.resolver = ThreadPoolExecutor(max_workers=dns_threads, thread_name_prefix="probe-dns")
+        self.selector = selector
+
+    def probe(self, request: ProbeRequest, settings: Settings, keys: Keys, now: float) -> ProbeReport:
+        """Raises Forbidden, before any name is resolved or socket opened, when the probe has a
+        key and the request's signature does not verify."""
+        signing.check(request.signed_job(), request.signature, keys.accepted_keys(), now)
+        return ProbeReport(request, self.contact(request, worker_hosts(request, settings.worker_host_template)))
+
+    def contact(self, request: ProbeRequest, hosts: list[str]) -> list[WorkerAnswer]:
+        """The one way to the network: each host's answer."""
+        return _Probe(request, hosts, self).run()
+
+    def close(self) -> None:
+        self.resolver.shutdown(wait=False, cancel_futures=True)
 
 
 class _Probe:
     """One selector loop over non-blocking sockets, all under one deadline: connect, wait
     until writable, check SO_ERROR, wait until readable, read the banner's first line (at
     most BANNER_LIMIT bytes). Host names are resolved in a bounded thread pool whose answers
-    the loop collects; IP literals skip it. Nothing waits for a resolver past the deadline."""
+    the loop collects; IP literals skip it. Nothing waits for a resolver past the deadline,
+    and lookups of this request that have not started by then are cancelled."""
 
-    def __init__(self, request: ProbeRequest, hosts: list[str]) -> None:
+    def __init__(self, request: ProbeRequest, hosts: list[str], prober: Prober) -> None:
         self.port = request.ssh_port
         self.timeout = request.timeout_seconds
         self.hosts = hosts
@@ -161,9 +184,10 @@ class _Probe:
         self.remaining = len(hosts)
         self.ready: deque[tuple[int, str, Any, int]] = deque()  # resolved: index, address, sockaddr, family
         self.resolved: deque[tuple[int, Future[Any]]] = deque()  # filled by resolver threads
-        self.budget = _socket_budget()
+        self.prober = prober
+        self.budget = prober.budget
         self.open = 0
-        self.selector = selectors.DefaultSelector()
+        self.selector = prober.selector()
         self.partial: dict[int, bytes] = {}  # banners that arrived in pieces
 
     def run(self) -> list[WorkerAnswer]:
@@ -175,14 +199,13 @@ class _Probe:
                 names.append((index, host))
             else:
                 self.ready.append((index, literal[0], (literal[0], self.port), literal[1]))
-        resolver = None
+        lookups: list[Future[Any]] = []
         unresolved = len(names)
         try:
-            if names:
-                resolver = ThreadPoolExecutor(max_workers=min(DNS_THREADS, len(names)), thread_name_prefix="probe-dns")
-                for index, host in names:
-                    future = resolver.submit(socket.getaddrinfo, host, self.port, type=socket.SOCK_STREAM)
-                    future.add_done_callback(partial(_hand_over, self.resolved, index))
+            for index, host in names:
+                future = self.prober.resolver.submit(self.prober.resolve, host, self.port, type=socket.SOCK_STREAM)
+                future.add_done_callback(partial(_hand_over, self.resolved, index))
+                lookups.append(future)
             while self.remaining:
                 unresolved -= self._take_resolved()
                 self._connect_ready()
@@ -203,9 +226,10 @@ class _Probe:
             for key in list(self.selector.get_map().values()):
                 key.fileobj.close()  # type: ignore[union-attr]
             self.selector.close()
-            if resolver is not None:
-                # A resolver stuck on a slow DNS server must not hold the answer past the deadline.
-                resolver.shutdown(wait=False, cancel_futures=True)
+            # A lookup stuck on a slow DNS server must not hold the answer past the deadline,
+            # nor one not started yet hold a thread of the shared pool after it.
+            for future in lookups:
+                future.cancel()
         late = f"no SSH banner within {self.timeout:g}s"
         return [
             answer if answer is not None else WorkerAnswer(index, self.hosts[index], "", "timeout", late)
@@ -242,14 +266,22 @@ class _Probe:
             except OSError as error:
                 self._answer(index, address, "error", f"connect to port {port}: {error}")
                 continue
-            connection.setblocking(False)
-            code = connection.connect_ex(sockaddr)
-            if code == 0 or code == errno.EINPROGRESS:
-                selector.register(connection, selectors.EVENT_WRITE, index)
-                self.open += 1
-            else:
+            try:
+                connection.setblocking(False)
+                code = connection.connect_ex(sockaddr)
+                if code == 0 or code == errno.EINPROGRESS:
+                    selector.register(connection, selectors.EVENT_WRITE, index)
+                    self.open += 1
+                    continue
+            except OSError as error:
                 connection.close()
-                self._failed(index, address, code)
+                self._answer(index, address, "error", f"connect to port {port}: {error}")
+                continue
+            except BaseException:
+                connection.close()  # only the selector's sockets are closed at the end
+                raise
+            connection.close()
+            self._failed(index, address, code)
 
     def _failed(self, index: int, address: str, code: int) -> None:
         if code == errno.ECONNREFUSED:
@@ -317,8 +349,9 @@ def _literal(host: str) -> tuple[str, int] | None:
     return str(address), socket.AF_INET if address.version == 4 else socket.AF_INET6
 
 
-def _socket_budget() -> int:
-    """Connections in flight at once: what the open-file limit allows, with headroom."""
+def raise_open_file_limit() -> int:
+    """Raise the open-file limit to its hard limit; the connections a probe may have in
+    flight at once, with headroom."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard and hard != resource.RLIM_INFINITY:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -349,10 +382,14 @@ def report_json(report: ProbeReport) -> JsonObject:
 
 
 def report_text(report: ProbeReport) -> str:
+    """The answer to ?format=text (mpifn.probetext)."""
     request = report.request
-    lines = [
-        f"# mpifn probe {request.namespace}/{request.name}: {len(report.reachable)} of "
-        f"{request.replicas} workers reachable, {request.min_replicas} needed"
-    ]
-    lines += [f"# unreachable {w.host}: {w.reason} ({w.detail})" for w in report.unreachable]
-    return "\n".join(lines) + "\n" + report.hostfile
+    return probetext.probe_answer(
+        request.namespace,
+        request.name,
+        request.replicas,
+        request.min_replicas,
+        len(report.reachable),
+        [(w.host, w.reason, w.detail) for w in report.unreachable],
+        report.hostfile,
+    )

@@ -7,9 +7,10 @@ check for unknown fields it is the full PodTemplateSpec schema (mpifn.podtemplat
 from functools import lru_cache
 from typing import Any
 
-from mpifn import podtemplate
+from mpifn import api, podtemplate
 
 MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "IntelMPI")
+_SSH_PORT = f"Port of the workers' sshd (default {api.DEFAULT_SSH_PORT})."
 CLEAN_POD_POLICIES = ("None", "Running", "All")
 POD_TEMPLATE_DESCRIPTION = "A pod template (metadata and spec), as in a Deployment."
 
@@ -70,7 +71,7 @@ SPEC: dict[str, Any] = {
             "default": "OpenMPI",
             "description": "Hostfile format and launcher environment (default OpenMPI).",
         },
-        "sshPort": {**_integer(1, "Port of the workers' sshd (default 2222).", maximum=65535), "default": 2222},
+        "sshPort": {**_integer(1, _SSH_PORT, maximum=65535), "default": api.DEFAULT_SSH_PORT},
         "template": POD_TEMPLATE,
         "launcher": _role_override("launcher"),
         "worker": _role_override("workers"),
@@ -174,7 +175,7 @@ PROBE_REQUEST: dict[str, Any] = {
         "replicas": _integer(1, "Workers of the job."),
         "minReplicas": _integer(1, "Workers needed (default replicas)."),
         "slots": _integer(1, "Slots per worker (default 1)."),
-        "sshPort": _integer(1, "Port of the workers' sshd (default 2222).", maximum=65535),
+        "sshPort": _integer(1, _SSH_PORT, maximum=65535),
         "mpiImplementation": {"type": "string", "enum": list(MPI_IMPLEMENTATIONS)},
         "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
         # The launcher's signature from sync (required when the probe has a key).

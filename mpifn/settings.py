@@ -1,11 +1,15 @@
-"""Operator settings, read once from the environment (stack.yml, Knative manifests)."""
+"""Operator settings, read from the environment (stack.yml, Knative manifests) by the HTTP
+edge when a function starts (mpifn.endpoints.create_app) and handed to the hooks."""
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
-DEFAULT_WORKER_HOST_TEMPLATE = "{job}-worker-{index}.{job}-worker.{namespace}.svc"
-# The project's images are REGISTRY/<name>:TAG (Makefile, stack.yml, kustomize `images:`).
+from mpifn.naming import WORKER_HOST_TEMPLATE
+
+# The project's images are REGISTRY/<name>:TAG. This is their one home: the Makefile,
+# scripts/images.sh, the stacks, the Dockerfiles and the docs name the same defaults, and
+# tests/test_shared_facts.py holds each of them to these.
 DEFAULT_REGISTRY = "docker.io/mpifn"
 DEFAULT_TAG = "0.1.0"
 MPIBASE_IMAGE = f"{DEFAULT_REGISTRY}/mpibase:{DEFAULT_TAG}"
@@ -16,7 +20,7 @@ class Settings:
     probe_url: str = "http://gateway.openfaas:8080/function/probe"
     default_image: str = MPIBASE_IMAGE
     init_image: str = MPIBASE_IMAGE
-    worker_host_template: str = DEFAULT_WORKER_HOST_TEMPLATE
+    worker_host_template: str = WORKER_HOST_TEMPLATE
     max_replicas: int = 4096
     max_body_bytes: int = 8 * 1024 * 1024
     max_probe_timeout_seconds: float = 30.0
@@ -51,7 +55,7 @@ _ENV = {
 }
 
 
-def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
+def settings_from(environ: Mapping[str, str]) -> Settings:
     """Build settings from an environment mapping; a bad number names its variable."""
     values: dict[str, object] = {}
     defaults = Settings()
@@ -67,6 +71,6 @@ def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@lru_cache(maxsize=1)
-def current() -> Settings:
+def from_environment() -> Settings:
+    """The settings of this process's environment: for the edge, when it starts."""
     return settings_from(os.environ)

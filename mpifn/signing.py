@@ -7,17 +7,17 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from mpifn.errors import Forbidden, Misconfigured
+from mpifn.errors import Forbidden
 from mpifn.settings import Settings
 
 _PURPOSE = "mpifn-probe-v1"  # a signature made for anything else never verifies here
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SignedJob:
-    """What a signature covers: the job, the workers the probe may contact, and until when."""
+    """What a signature covers: the job, the workers the probe may contact, and until when.
+    Built by keyword only: two fields of one type swapped would sign another job."""
 
     namespace: str
     name: str
@@ -29,8 +29,9 @@ class SignedJob:
     expires: int  # Unix seconds
 
     def message(self) -> bytes:
-        fields = [_PURPOSE, self.namespace, self.name, self.uid, self.replicas, self.min_replicas, self.slots]
-        return json.dumps([*fields, self.ssh_port, self.expires], separators=(",", ":")).encode()
+        """The signed bytes: the fields in this order (the order of every signature made so far)."""
+        fields = (self.namespace, self.name, self.uid, self.replicas, self.min_replicas, self.slots, self.ssh_port)
+        return json.dumps([_PURPOSE, *fields, self.expires], separators=(",", ":")).encode()
 
 
 Signed = tuple[SignedJob, str]  # signed fields and their signature
@@ -38,20 +39,6 @@ Signed = tuple[SignedJob, str]  # signed fields and their signature
 
 def signature(job: SignedJob, key: bytes) -> str:
     return hmac.new(key, job.message(), hashlib.sha256).hexdigest()
-
-
-def signing_key(settings: Settings) -> bytes | None:
-    """The key sync signs with; None when signing is off (MPIFN_PROBE_KEY_FILE unset)."""
-    return _read_key(settings.probe_key_file, "MPIFN_PROBE_KEY_FILE")
-
-
-def accepted_keys(settings: Settings) -> list[bytes]:
-    """The keys the probe accepts: the current one and, during a rotation, the previous one."""
-    keys = [_read_key(settings.probe_key_file, "MPIFN_PROBE_KEY_FILE")]
-    # The manifests name the previous key's file always; it exists only during a rotation.
-    if settings.previous_probe_key_file and Path(settings.previous_probe_key_file).exists():
-        keys.append(_read_key(settings.previous_probe_key_file, "MPIFN_PREVIOUS_PROBE_KEY_FILE"))
-    return [key for key in keys if key is not None]
 
 
 def ticket_lifetime(settings: Settings, active_deadline_seconds: int | None) -> int:
@@ -81,20 +68,6 @@ def check(job: SignedJob, given: str, keys: list[bytes], now: float) -> None:
             f"probe: the signed request expired at {_utc(job.expires)} (it is {_utc(int(now))}); "
             "a launcher made again by sync gets a new one; nothing was contacted"
         )
-
-
-def _read_key(path: str, variable: str) -> bytes | None:
-    if not path:
-        return None
-    try:
-        key = Path(path).read_bytes().strip()
-    except OSError as error:
-        raise Misconfigured(f"the probe key file {path} ({variable}) cannot be read ({error.strerror})") from None
-    if len(key) < 16:
-        raise Misconfigured(
-            f"the probe key file {path} ({variable}) holds {len(key)} bytes; use at least 16 random bytes"
-        )
-    return key
 
 
 def _utc(seconds: int) -> str:

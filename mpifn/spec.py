@@ -84,7 +84,7 @@ def _own_job(name: str, namespace: str, generation: int, spec: JsonObject) -> MP
         min_replicas=min_replicas,
         slots=slots,
         daemons=daemons,
-        ssh_port=spec.get("sshPort", 2222),
+        ssh_port=spec.get("sshPort", api.DEFAULT_SSH_PORT),
         mpi_implementation=spec.get("mpiImplementation", "OpenMPI"),
         image=spec.get("image"),
         launcher_template=launcher_template,

@@ -10,26 +10,27 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii as _quoted  # what json.dumps does to a str
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from mpifn import settings as operator_settings
 from mpifn.errors import Forbidden, Misconfigured, RequestError
+from mpifn.settings import Settings
 
 HEALTH_PATHS = ("/_/health", "/_/ready", "/healthz")
 
 _log = logging.getLogger("mpifn")
-_handler: logging.StreamHandler[Any] | None = None  # ours, when nobody configured the logger first
-_formatter = logging.Formatter("%(message)s")
-if not _log.handlers:
-    _handler = logging.StreamHandler(sys.stderr)
-    _handler.setFormatter(_formatter)
-    _log.addHandler(_handler)
-    _log.setLevel(logging.INFO)
-    _log.propagate = False
+
+
+def configure_logging() -> None:
+    """One line per message on stderr, unless someone configured the 'mpifn' logger first."""
+    if not _log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        _log.addHandler(handler)
+        _log.setLevel(logging.INFO)
+        _log.propagate = False
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,12 @@ def hook_handler(hook: Callable[[Any], Any]) -> Handler:
     return handle
 
 
-def respond(function: str, handler: Handler, call: Call, accepts_get: bool = False) -> Reply:
+def respond(function: str, handler: Handler, call: Call, settings: Settings, accepts_get: bool = False) -> Reply:
     started = time.monotonic()
     job: dict[str, str] = {}
-    reply = _dispatch(function, handler, call, accepts_get, job)
+    reply = _dispatch(function, handler, call, settings, accepts_get, job)
     if call.path not in HEALTH_PATHS:
-        _log_line(
+        _log.info(
             request_log_line(
                 function,
                 job.get("namespace", ""),
@@ -90,42 +91,16 @@ def respond(function: str, handler: Handler, call: Call, accepts_get: bool = Fal
 
 
 def request_log_line(function: str, namespace: str, job: str, method: str, status: int, duration_ms: float) -> str:
-    """json.dumps({...}, sort_keys=True) of the request's fields, byte for byte, without
-    building and sorting a dict on every request."""
+    """The request's fields as one JSON object, keys sorted."""
     outcome = "ok" if status < 400 else "rejected" if status < 500 else "error"
-    return (
-        f'{{"duration_ms": {float.__repr__(duration_ms)}, "function": {_quoted(function)}, "job": {_quoted(job)}, '
-        f'"method": {_quoted(method)}, "namespace": {_quoted(namespace)}, "outcome": "{outcome}", '
-        f'"status": {int.__repr__(status)}}}'
-    )
+    fields = {"duration_ms": duration_ms, "function": function, "job": job, "method": method,
+              "namespace": namespace, "outcome": outcome, "status": status}  # fmt: skip
+    return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _log_line(line: str) -> None:
-    """One INFO line. When our own stderr handler is the logger's only one (as deployed), the
-    line goes straight to its stream, as logging would write it; otherwise (a handler or
-    filter added, another level, logging disabled) through logging itself."""
-    handler = _handler
-    if (
-        handler is not None
-        and _log.handlers == [handler]
-        and _log.isEnabledFor(logging.INFO)
-        and handler.level <= logging.INFO
-        and handler.formatter is _formatter
-        and not _log.filters
-        and not handler.filters
-    ):
-        try:
-            with handler.lock:  # type: ignore[union-attr]
-                handler.stream.write(line + handler.terminator)
-                handler.stream.flush()
-            return
-        except Exception:  # logging itself decides what a failed write means
-            pass
-    _log.info(line)
-
-
-def _dispatch(function: str, handler: Handler, call: Call, accepts_get: bool, job: dict[str, str]) -> Reply:
-    settings = operator_settings.current()
+def _dispatch(
+    function: str, handler: Handler, call: Call, settings: Settings, accepts_get: bool, job: dict[str, str]
+) -> Reply:
     if call.path in HEALTH_PATHS:
         return Reply(200, b"ok\n", "text/plain")
     denied = _authorization_problem(call.headers, settings.auth_token_file)
@@ -236,27 +211,14 @@ def _authorization_problem(headers: Mapping[str, str], token_file: str) -> str |
     return None
 
 
-def flask_view(route: Callable[[str], tuple[str, Handler]], accepts_get: bool = False) -> Callable[[Any], Any]:
-    """The functions-framework entry point of one function; `route` gives the name and
-    handler of a request path (a function may answer more than one hook)."""
-
-    def view(request: Any) -> Any:
-        call = from_flask(request)
-        name, handler = route(call.path)
-        return to_flask(respond(name, handler, call, accepts_get))
-
-    return view
-
-
-def from_flask(request: Any, path: str | None = None) -> Call:
-    limit = operator_settings.current().max_body_bytes
+def from_flask(request: Any, max_body_bytes: int, path: str | None = None) -> Call:
     return Call(
         method=request.method,
         path=path if path is not None else request.path,
         headers=request.headers,
         query=_LazyQuery(request),
         # One byte over the limit is enough to know the body is too large.
-        body=request.stream.read(_read_size(request.content_length, limit)),
+        body=request.stream.read(_read_size(request.content_length, max_body_bytes)),
     )
 
 

@@ -5,12 +5,15 @@
 # and version, e.g. $ROOT/kubernetes-v1.36.3/bin/kube-apiserver; a tool whose
 # binaries already exist is skipped. Nothing is written inside the repository.
 #
-# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|crictl|coredns|mpi-operator ...]
+# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|crictl|coredns|kube-state-metrics|helm|mpi-operator ...]
 #        (no argument: all the test suites need, i.e. all but mpi-operator; exits
 #        non-zero if any fails)
 #
 # kubernetes includes kubelet and kube-proxy, and crictl and coredns serve the
-# real-node suite (tests/e2e_node). mpi-operator is Kubeflow's MPI Operator, the
+# real-node suite (tests/e2e_node). kube-state-metrics exports the MPIJobs'
+# metrics from the metrics Component's configuration (tests/e2e_k8s/test_metrics.py).
+# helm lints, renders and installs charts/mpifn (tests/test_chart.py,
+# tests/e2e_k8s/test_chart*.py). mpi-operator is Kubeflow's MPI Operator, the
 # reference `python -m bench.race` compares with: its binary and, beside it in
 # crd/, its MPIJob CRD from the same module. Metacontroller is not built here: the
 # tests take a path to a binary (MPIFN_METACONTROLLER_BIN) and otherwise use
@@ -19,7 +22,8 @@
 # Environment:
 #   MPIFN_TOOLS_DIR          cache root (default $HOME/.cache/mpifn-tools)
 #   ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION, CRICTL_VERSION,
-#   COREDNS_VERSION, MPI_OPERATOR_VERSION   override the pinned versions
+#   COREDNS_VERSION, KUBE_STATE_METRICS_VERSION, HELM_VERSION, MPI_OPERATOR_VERSION
+#                            override the pinned versions
 #
 # The machine's Go (1.26) builds all of these. Should a pinned module ever
 # need Go 1.27, `export GOTOOLCHAIN=go1.27.3` is the approved way to get it.
@@ -30,6 +34,8 @@ KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+KUBE_STATE_METRICS_VERSION="${KUBE_STATE_METRICS_VERSION:-v2.20.0}"
+HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 MPI_OPERATOR_VERSION="${MPI_OPERATOR_VERSION:-v0.8.0}"
 
 ROOT="${MPIFN_TOOLS_DIR:-$HOME/.cache/mpifn-tools}"
@@ -180,6 +186,22 @@ build_main_package() {
 build_kwok() { build_main_package kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok; }
 build_crictl() { build_main_package crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools sigs.k8s.io/cri-tools/cmd/crictl; }
 build_coredns() { build_main_package coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns; }
+build_kube_state_metrics() {
+    local module=k8s.io/kube-state-metrics/v2
+    build_main_package kube-state-metrics "$KUBE_STATE_METRICS_VERSION" "$module" "$module"
+}
+# helm from its Go module, stamped with its version (a plain `go build` reports v4.3)
+build_helm() {
+    local dest="$ROOT/helm-$HELM_VERSION" work="$BUILD_ROOT/helm-$HELM_VERSION"
+    local package=helm.sh/helm/v4/cmd/helm
+    new_module "$work"
+    cd "$work"
+    go get "$package@$HELM_VERSION"
+    go build -trimpath "-ldflags=-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
+        -o "$work/out/helm" "$package"
+    install_bins "$work/out" "$dest" helm
+    cd "$ROOT"
+}
 build_mpi_operator() {
     local module=github.com/kubeflow/mpi-operator
     build_main_package mpi-operator "$MPI_OPERATOR_VERSION" "$module" "$module/cmd/mpi-operator"
@@ -217,7 +239,7 @@ run_build() {
 }
 
 # ----------------------------------------------------------------- main
-ALL=(etcd kubernetes kwok crictl coredns)
+ALL=(etcd kubernetes kwok crictl coredns kube-state-metrics helm)
 if [[ $# -gt 0 ]]; then
     WANT=("$@")
 else
@@ -243,6 +265,13 @@ for tool in "${WANT[@]}"; do
     coredns)
         if have "$ROOT/coredns-$COREDNS_VERSION" coredns; then log "coredns $COREDNS_VERSION cached"
         else run_build coredns "$COREDNS_VERSION" build_coredns; fi ;;
+    kube-state-metrics)
+        if have "$ROOT/kube-state-metrics-$KUBE_STATE_METRICS_VERSION" kube-state-metrics; then
+            log "kube-state-metrics $KUBE_STATE_METRICS_VERSION cached"
+        else run_build kube-state-metrics "$KUBE_STATE_METRICS_VERSION" build_kube_state_metrics; fi ;;
+    helm)
+        if have "$ROOT/helm-$HELM_VERSION" helm; then log "helm $HELM_VERSION cached"
+        else run_build helm "$HELM_VERSION" build_helm; fi ;;
     mpi-operator)
         if have "$ROOT/mpi-operator-$MPI_OPERATOR_VERSION" mpi-operator &&
             [[ -f "$ROOT/mpi-operator-$MPI_OPERATOR_VERSION/crd/kubeflow.org_mpijobs.yaml" ]]; then
@@ -259,6 +288,8 @@ done
     echo "kwok=$KWOK_VERSION"
     echo "crictl=$CRICTL_VERSION"
     echo "coredns=$COREDNS_VERSION"
+    echo "kube-state-metrics=$KUBE_STATE_METRICS_VERSION"
+    echo "helm=$HELM_VERSION"
     echo "mpi-operator=$MPI_OPERATOR_VERSION"
     echo "go=$(go env GOVERSION)"
 } >"$ROOT/versions.txt"

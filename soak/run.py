@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mpifn import hooks  # noqa: E402
+from tests.support import calls  # noqa: E402
 from tests.support.listeners import SSH_BANNER, listening  # noqa: E402
 from tests.support.metacontroller import as_observed, hook_request  # noqa: E402
 from tests.support.server import free_port, serve  # noqa: E402
@@ -61,7 +61,7 @@ def children_of(pid: int) -> list[int]:
 def bodies(ssh_port: int) -> list[tuple[str, str, bytes]]:
     parent = yaml.safe_load((ROOT / "examples" / "hello.yaml").read_text())
     fresh = hook_request(parent)
-    first = hooks.sync(fresh)
+    first = calls.sync(fresh)
     settled = hook_request({**parent, "status": first["status"]}, as_observed(first["children"]))
     probe = {"namespace": "default", "name": "hello", "replicas": WORKERS, "minReplicas": 1,
              "sshPort": ssh_port, "timeoutSeconds": 2}  # fmt: skip

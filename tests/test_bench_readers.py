@@ -1,4 +1,5 @@
-"""What the benchmarks read from their tools: wrk's summary and the apiserver's audit log."""
+"""What the benchmarks read from their tools: wrk's summary, the apiserver's audit log and
+Metacontroller's metrics."""
 
 import json
 
@@ -61,3 +62,21 @@ def test_audit_writes_are_counted_by_resource_and_client(tmp_path):
     }
     many = found * 10
     assert race.milestones(many, "2026-11-29T03:00:00.000000Z") == {"metacontroller-v4.17.2 update mpijobs/status": 3.2}
+
+
+METRICS = """# HELP workqueue_adds_total Total number of adds handled by workqueue
+# TYPE workqueue_adds_total counter
+workqueue_adds_total{controller="",name="CompositeController-mpifn-mpijob"} 29
+workqueue_adds_total{controller="",name="CompositeController-mpifn-explain"} 0
+# HELP workqueue_depth Current depth of workqueue
+# TYPE workqueue_depth gauge
+workqueue_depth{controller="",name="CompositeController-mpifn-mpijob"} 3
+"""
+
+
+def test_metacontroller_queue_adds_are_read_by_queue_name():
+    assert race.queue_adds(METRICS) == {
+        "CompositeController-mpifn-mpijob": 29.0,
+        "CompositeController-mpifn-explain": 0.0,
+    }
+    assert race.queue_adds("") == {}

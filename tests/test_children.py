@@ -7,16 +7,17 @@ import itertools
 import kubernetes_validate
 import pytest
 
-from mpifn import hooks, naming
+from mpifn import naming
 from mpifn.children.workers import WORKER_ENTRYPOINT
 from mpifn.spec import parse_job
 from tests.conftest import FIXTURES, load_yaml
+from tests.support import calls
 from tests.support.kubernetes import name_rule_problems, validate_strict
 from tests.support.metacontroller import hook_request
 
 
 def children_of(parent):
-    return {(c["kind"], c["metadata"]["name"]): c for c in hooks.sync(hook_request(parent))["children"]}
+    return {(c["kind"], c["metadata"]["name"]): c for c in calls.sync(hook_request(parent))["children"]}
 
 
 def test_an_mpijob_becomes_five_children(hello):
@@ -137,7 +138,7 @@ def _spread():
 @pytest.mark.parametrize("parent", list(_spread()))
 def test_every_child_passes_strict_schema_and_name_rules(parent, settings):
     job = parse_job(parent, settings)
-    for child in hooks.sync(hook_request(parent))["children"]:
+    for child in calls.sync(hook_request(parent))["children"]:
         validate_strict(child)
         assert name_rule_problems(child, job.replicas) == []
 

@@ -388,3 +388,15 @@ def test_make_dist_builds_with_the_tools_kubectl_else_the_one_on_path(tmp_path):
     assert f"{command} '{kubectl}'" in make("-n", "dist", *settings)
     assert "--kubectl '/opt/kubectl'" in make("-n", "dist", *settings, "KUBECTL=/opt/kubectl")
     assert "[test]" not in make("-n", "dist", *settings)
+
+
+def test_make_chart_packages_with_the_tools_helm_else_the_one_on_path(tmp_path):
+    tools = tmp_path / "tools"
+    command = "package charts/mpifn --destination 'out'"
+    assert f"'helm' {command}" in make("-n", "chart", f"MPIFN_TOOLS_DIR={tools}", "DIST=out")
+    helm = tools / "helm-v9.9.9" / "bin" / "helm"
+    helm.parent.mkdir(parents=True)
+    helm.touch()
+    (tools / "versions.txt").write_text("helm=v9.9.9\n")
+    assert f"'{helm}' {command}" in make("-n", "chart", f"MPIFN_TOOLS_DIR={tools}", "DIST=out")
+    assert f"'/opt/helm' {command}" in make("-n", "chart", f"MPIFN_TOOLS_DIR={tools}", "DIST=out", "HELM=/opt/helm")

@@ -4,8 +4,8 @@ the explain controller keeps of the pods."""
 
 from datetime import timedelta
 
-from mpifn import hooks
 from mpifn.settings import Settings
+from tests.support import calls
 from tests.support import pods as shapes
 from tests.support.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
 from tests.test_pod_status import FAILED_JOB, T0, launcher, settled, worker
@@ -14,7 +14,7 @@ GRACE = Settings().explain_after_seconds
 
 
 def sync_at(parent, children, now, controller=EXPLAINING_CONTROLLER):
-    return hooks.sync(hook_request(parent, children, controller=controller), now=now)
+    return calls.sync(hook_request(parent, children, controller=controller), now=now)
 
 
 def explanations(answer):
@@ -109,7 +109,7 @@ def test_the_explanation_keeps_only_the_telling_pods_and_only_what_is_read(hello
     assert set(kept[0]["metadata"]["labels"]) == {"mpifn.dev/job-name", "mpifn.dev/role"}
     assert set(kept[0]["spec"]) <= {"containers", "initContainers", "affinity"}
     assert all(set(c) <= {"name", "image", "resources"} for c in kept[0]["spec"]["containers"])
-    assert hooks.sync({"controller": {}, "parent": explanation, "related": shapes.related([stuck])})["children"] == []
+    assert calls.sync({"controller": {}, "parent": explanation, "related": shapes.related([stuck])})["children"] == []
 
 
 def test_an_explanation_of_a_job_that_expired_is_not_asked_for(hello):

@@ -8,10 +8,13 @@ import logging
 import requests
 import yaml
 
-from mpifn import hooks, web
-from mpifn.endpoints import FUNCTIONS
+from mpifn import web
+from mpifn.keys import FileKeys
 from mpifn.manifests import HOOKS, OPENFAAS_TOKEN
+from mpifn.settings import Settings
+from mpifn.sshkeys import SshKeyPair
 from tests.conftest import ROOT, load_yaml
+from tests.support import calls
 from tests.support.metacontroller import as_observed, hook_request
 from tests.support.pod_security import pod_templates_of, restricted_problems
 
@@ -23,7 +26,7 @@ SECRET_PART = "MPIFNSECRETBODY"
 
 
 def _with_key(parent):
-    first = hooks.sync(hook_request(parent))
+    first = calls.sync(hook_request(parent))
     for child in first["children"]:
         if child["kind"] == "Secret":
             child["data"]["ssh-privatekey"] = base64.b64encode(PEM.encode()).decode()
@@ -41,7 +44,7 @@ def test_a_handler_that_raises_with_the_key_answers_500_without_it(caplog):
         raise RuntimeError(f"could not parse {PEM}")
 
     try:
-        reply = web.respond("sync", leaky, web.Call("POST", "/", {}, {}, b"{}"))
+        reply = web.respond("sync", leaky, web.Call("POST", "/", {}, {}, b"{}"), Settings())
     finally:
         logger.removeHandler(handler)
     assert reply.status == 500
@@ -53,14 +56,15 @@ def test_a_handler_that_raises_with_the_key_answers_500_without_it(caplog):
     assert all(SECRET_PART not in record.getMessage() for record in caplog.records)
 
 
-def logged_errors(function, handler, body: bytes = b"{}") -> tuple[web.Reply, list[dict]]:
+def logged_errors(function, handler, body: bytes = b"{}", app=None) -> tuple[web.Reply, list[dict]]:
     lines: list[str] = []
     recorder = logging.Handler()
     recorder.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
     logger = logging.getLogger("mpifn")
     logger.addHandler(recorder)
     try:
-        reply = web.respond(function, handler, web.Call("POST", "/", {}, {}, body))
+        call = web.Call("POST", "/", {}, {}, body)
+        reply = app.answer(function, call) if app else web.respond(function, handler, call, Settings())
     finally:
         logger.removeHandler(recorder)
     return reply, [json.loads(line) for line in lines if '"exception"' in line]
@@ -90,17 +94,20 @@ def test_an_unexpected_error_logs_where_it_was_raised_innermost_last_without_its
     assert SECRET_PART not in json.dumps(line) and "missing" not in json.dumps(line)
 
 
-def test_a_hook_that_fails_inside_mpifn_names_its_module_and_function(hello, monkeypatch):
-    def broken(*_args, **_kwargs):
+class BrokenKeys(FileKeys):
+    def new_ssh_key_pair(self) -> SshKeyPair:
         raise KeyError("ssh-privatekey")
 
-    monkeypatch.setattr(hooks, "desired_children", broken)
-    reply, (line,) = logged_errors("sync", FUNCTIONS["sync"].handler, json.dumps(hook_request(hello)).encode())
+
+def test_a_hook_that_fails_inside_mpifn_names_its_module_and_function(hello):
+    app = calls.app(keys=BrokenKeys(), functions=["sync"])
+    reply, (line,) = logged_errors("sync", None, json.dumps(hook_request(hello)).encode(), app)
     assert reply.status == 500 and line["exception"] == "KeyError"
-    assert [frame.rsplit(":", 2)[::2] for frame in line["frames"]][-3:] == [
-        ["mpifn/web.py", "handle"],
+    assert [frame.rsplit(":", 2)[::2] for frame in line["frames"]][-4:] == [
         ["mpifn/hooks.py", "sync"],
-        ["tests/test_hardening.py", "broken"],
+        ["mpifn/hooks.py", "desired_children"],
+        ["mpifn/children/ssh.py", "ssh_secret"],
+        ["tests/test_hardening.py", "new_ssh_key_pair"],
     ]
     assert "ssh-privatekey" not in json.dumps(line)
 
@@ -136,7 +143,7 @@ def test_the_key_stays_out_of_real_server_logs_and_errors(server, hello):
         body = answer.json()
         assert SECRET_PART not in json.dumps(body.get("error", "")) + json.dumps(body.get("status", ""))
     log = server.log.read_text()
-    assert '"function": "sync"' in log
+    assert '"function":"sync"' in log
     assert SECRET_PART not in log
     assert base64.b64encode(PEM.encode()).decode() not in log
 
@@ -145,7 +152,7 @@ def test_user_violations_are_kept_for_admission_to_reject():
     parent = load_yaml(ROOT / "tests" / "fixtures" / "seed-daemons.yaml")
     container = parent["spec"]["template"]["spec"]["containers"][0]
     container["securityContext"] = {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}
-    templates = pod_templates_of(hooks.sync(hook_request(parent))["children"])
+    templates = pod_templates_of(calls.sync(hook_request(parent))["children"])
     assert sorted(templates) == ["Job/test-mpi-launcher", "StatefulSet/test-mpi-worker"]
     for where, template in templates.items():
         spec = template["spec"]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mpifn import hooks
 from mpifn.errors import RequestError
+from tests.support import calls
 from tests.support.metacontroller import as_observed, hook_request, with_status
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -15,7 +15,7 @@ T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 def settle(parent, now=T0):
     """Sync once, then again with the children it asked for observed and the status it wrote."""
-    first = hooks.sync(hook_request(parent), now=now)
+    first = calls.sync(hook_request(parent), now=now)
     parent = {**parent, "status": first["status"]}
     return parent, as_observed(first["children"]), first
 
@@ -28,15 +28,15 @@ def canonical(response):
 def test_feeding_back_its_children_gives_the_same_answer(hello, version):
     parent, observed, first = settle(hello)
     later = T0 + timedelta(minutes=5)
-    second = hooks.sync(hook_request(parent, observed, version=version), now=later)
-    third = hooks.sync(hook_request({**parent, "status": second["status"]}, observed, version=version), now=later)
+    second = calls.sync(hook_request(parent, observed, version=version), now=later)
+    third = calls.sync(hook_request({**parent, "status": second["status"]}, observed, version=version), now=later)
     assert second["children"] == first["children"]
     assert canonical(second) == canonical(third)
 
 
 def test_status_times_do_not_move_when_nothing_changed(hello):
     parent, observed, first = settle(hello)
-    second = hooks.sync(hook_request(parent, observed), now=T0 + timedelta(hours=1))
+    second = calls.sync(hook_request(parent, observed), now=T0 + timedelta(hours=1))
     assert second["status"]["startTime"] == first["status"]["startTime"] == "2026-11-28T12:00:00Z"
     assert [c["lastTransitionTime"] for c in second["status"]["conditions"]] == [
         c["lastTransitionTime"] for c in first["status"]["conditions"]
@@ -46,9 +46,9 @@ def test_status_times_do_not_move_when_nothing_changed(hello):
 def test_the_ssh_secret_is_generated_once_then_taken_from_the_observed_child(hello):
     parent, observed, first = settle(hello)
     secret = next(c for c in first["children"] if c["kind"] == "Secret")
-    again = hooks.sync(hook_request(parent, observed))
+    again = calls.sync(hook_request(parent, observed))
     assert next(c for c in again["children"] if c["kind"] == "Secret")["data"] == secret["data"]
-    fresh = hooks.sync(hook_request(hello))
+    fresh = calls.sync(hook_request(hello))
     assert next(c for c in fresh["children"] if c["kind"] == "Secret")["data"] != secret["data"]
 
 
@@ -56,7 +56,7 @@ def test_workers_ready_and_launcher_active_is_running(hello):
     parent, observed, _ = settle(hello)
     observed = with_status(observed, "StatefulSet", {"replicas": 2, "readyReplicas": 2})
     observed = with_status(observed, "Job", {"active": 1})
-    status = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    status = calls.sync(hook_request(parent, observed), now=T0)["status"]
     assert (status["phase"], status["reason"]) == ("Running", "LauncherRunning")
     assert status["workers"] == {"desired": 2, "current": 2, "ready": 2}
     assert status["message"] == "running: launcher active, 2/2 workers ready"
@@ -66,7 +66,7 @@ def test_pending_says_what_it_waits_for(hello):
     hello["spec"]["replicas"] = 4
     parent, observed, _ = settle(hello)
     observed = with_status(observed, "StatefulSet", {"replicas": 4, "readyReplicas": 2})
-    status = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    status = calls.sync(hook_request(parent, observed), now=T0)["status"]
     assert status["phase"] == "Pending"
     assert status["message"] == "waiting for workers: 2/4 workers ready, 2 not ready (mpirun starts once 4 answer SSH)"
 
@@ -74,7 +74,7 @@ def test_pending_says_what_it_waits_for(hello):
 def test_launcher_success_finishes_the_job_and_removes_workers(hello):
     parent, observed, _ = settle(hello)
     observed = with_status(observed, "Job", {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
-    done = hooks.sync(hook_request(parent, observed), now=T0 + timedelta(minutes=3))
+    done = calls.sync(hook_request(parent, observed), now=T0 + timedelta(minutes=3))
     assert done["status"]["phase"] == "Succeeded"
     assert done["status"]["completionTime"] == "2026-11-28T12:03:00Z"
     statefulset = next(c for c in done["children"] if c["kind"] == "StatefulSet")
@@ -90,7 +90,7 @@ def test_launcher_failure_carries_the_jobs_reason(hello):
         "message": "Job has reached the specified backoff limit",
     }
     observed = with_status(observed, "Job", {"failed": 1, "conditions": [failed]})
-    status = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    status = calls.sync(hook_request(parent, observed), now=T0)["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "BackoffLimitExceeded")
     assert "Job has reached the specified backoff limit" in status["message"]
     condition = next(c for c in status["conditions"] if c["type"] == "Failed")
@@ -101,10 +101,10 @@ def test_an_invalid_edit_keeps_the_phase_and_children_with_a_spec_invalid_condit
     parent, observed, first = settle(hello)
     observed = with_status(observed, "StatefulSet", {"replicas": 2, "readyReplicas": 2})
     observed = with_status(observed, "Job", {"active": 1})
-    running = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    running = calls.sync(hook_request(parent, observed), now=T0)["status"]
     broken = copy.deepcopy({**parent, "status": running})
     broken["spec"].update({"replicas": "two", "sshPort": 0})
-    response = hooks.sync(hook_request(broken, observed), now=T0 + timedelta(minutes=1))
+    response = calls.sync(hook_request(broken, observed), now=T0 + timedelta(minutes=1))
     status = response["status"]
     assert (status["phase"], status["reason"]) == ("Running", "SpecInvalid")
     assert status["message"] == (
@@ -115,11 +115,11 @@ def test_an_invalid_edit_keeps_the_phase_and_children_with_a_spec_invalid_condit
     assert (condition["status"], condition["message"]) == ("True", status["message"])
     assert status["workers"] == running["workers"] and status["startTime"] == running["startTime"]
     assert response["children"] == first["children"]
-    again = hooks.sync(hook_request({**broken, "status": status}, observed), now=T0 + timedelta(minutes=2))
+    again = calls.sync(hook_request({**broken, "status": status}, observed), now=T0 + timedelta(minutes=2))
     assert canonical(again) == canonical(response)  # a fixed point while the edit stays
 
     fixed = {**parent, "status": status}
-    healed = hooks.sync(hook_request(fixed, observed), now=T0 + timedelta(minutes=3))["status"]
+    healed = calls.sync(hook_request(fixed, observed), now=T0 + timedelta(minutes=3))["status"]
     assert (healed["phase"], healed["reason"]) == ("Running", "LauncherRunning")
     assert "SpecInvalid" not in [c["type"] for c in healed["conditions"]]
 
@@ -130,7 +130,7 @@ def test_an_invalid_edit_echoes_a_child_whose_annotations_are_null(hello):
     config["metadata"]["annotations"] = None  # no last-applied copy: the object itself is echoed
     broken = copy.deepcopy(parent)
     broken["spec"]["replicas"] = None
-    response = hooks.sync(hook_request(broken, observed), now=T0)
+    response = calls.sync(hook_request(broken, observed), now=T0)
     echoed = next(c for c in response["children"] if c["kind"] == "ConfigMap")
     assert echoed["data"] == config["data"]
 
@@ -139,18 +139,18 @@ def test_an_invalid_edit_of_a_finished_job_keeps_how_it_ended(hello):
     parent, observed, _ = settle(hello)
     failed = with_status(observed, "Job", {"failed": 1, "conditions": [
         {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "backoff"}]})  # fmt: skip
-    ended = hooks.sync(hook_request(parent, failed), now=T0)["status"]
+    ended = calls.sync(hook_request(parent, failed), now=T0)["status"]
     broken = copy.deepcopy({**parent, "status": ended})
     broken["spec"]["replicas"] = 0
-    invalid = hooks.sync(hook_request(broken, failed), now=T0)["status"]
+    invalid = calls.sync(hook_request(broken, failed), now=T0)["status"]
     assert (invalid["phase"], invalid["reason"]) == ("Failed", "SpecInvalid")
-    healed = hooks.sync(hook_request({**parent, "status": invalid}, failed), now=T0)["status"]
+    healed = calls.sync(hook_request({**parent, "status": invalid}, failed), now=T0)["status"]
     assert (healed["phase"], healed["reason"], healed["message"]) == ("Failed", ended["reason"], ended["message"])
 
 
 def test_a_job_that_never_had_a_valid_spec_fails_with_invalid_spec(hello):
     hello["spec"].update({"replicas": "two", "sshPort": 0})
-    response = hooks.sync(hook_request(hello), now=T0)
+    response = calls.sync(hook_request(hello), now=T0)
     assert (response["status"]["phase"], response["status"]["reason"]) == ("Failed", "InvalidSpec")
     assert response["status"]["message"] == (
         'invalid spec: spec.replicas: must be an integer >= 1, got "two"; spec.sshPort: must be >= 1, got 0'
@@ -159,7 +159,7 @@ def test_a_job_that_never_had_a_valid_spec_fails_with_invalid_spec(hello):
 
 def test_invalid_spec_without_children_creates_none(hello):
     hello["spec"]["minReplicas"] = 5
-    response = hooks.sync(hook_request(hello), now=T0)
+    response = calls.sync(hook_request(hello), now=T0)
     assert response["children"] == []
     assert "spec.minReplicas: must be at most spec.replicas (2), got 5" in response["status"]["message"]
 
@@ -175,32 +175,32 @@ def test_invalid_spec_without_children_creates_none(hello):
 )
 def test_malformed_requests_raise_instead_of_answering(request_body, message):
     with pytest.raises(RequestError, match=message):
-        hooks.sync(request_body)
+        calls.sync(request_body)
 
 
 def test_finalize_stops_the_launcher_before_the_workers(hello):
     parent, observed, _ = settle(hello)
     running = with_status(with_status(observed, "Job", {"active": 1}), "StatefulSet", {"replicas": 2})
-    first = hooks.finalize(hook_request(parent, running, finalizing=True), now=T0)
+    first = calls.finalize(hook_request(parent, running, finalizing=True), now=T0)
     kinds = {c["kind"]: c for c in first["children"]}
     assert first["finalized"] is False
     assert kinds["Job"]["spec"]["suspend"] is True
     assert kinds["StatefulSet"]["spec"]["replicas"] == 2
 
     launcher_gone = with_status(running, "Job", {"active": 0})
-    second = hooks.finalize(hook_request(parent, launcher_gone, finalizing=True), now=T0)
+    second = calls.finalize(hook_request(parent, launcher_gone, finalizing=True), now=T0)
     assert second["finalized"] is False
     assert next(c for c in second["children"] if c["kind"] == "StatefulSet")["spec"]["replicas"] == 0
 
     all_stopped = with_status(launcher_gone, "StatefulSet", {"replicas": 0})
-    third = hooks.finalize(hook_request(parent, all_stopped, finalizing=True), now=T0)
+    third = calls.finalize(hook_request(parent, all_stopped, finalizing=True), now=T0)
     assert third["finalized"] is True
-    again = hooks.finalize(hook_request(parent, all_stopped, finalizing=True), now=T0)
+    again = calls.finalize(hook_request(parent, all_stopped, finalizing=True), now=T0)
     assert canonical(again) == canonical(third)
 
 
 def test_finalize_never_generates_a_new_secret(hello):
-    response = hooks.finalize(hook_request(hello, finalizing=True), now=T0)
+    response = calls.finalize(hook_request(hello, finalizing=True), now=T0)
     assert response["finalized"] is True
     assert [c["kind"] for c in response["children"] if c["kind"] == "Secret"] == []
 
@@ -208,17 +208,17 @@ def test_finalize_never_generates_a_new_secret(hello):
 def test_sync_with_finalizing_set_tears_down(hello):
     parent, observed, _ = settle(hello)
     running = with_status(observed, "Job", {"active": 1})
-    response = hooks.sync(hook_request(parent, running, finalizing=True), now=T0)
+    response = calls.sync(hook_request(parent, running, finalizing=True), now=T0)
     assert response["finalized"] is False
 
 
 def test_finalize_never_recreates_a_launcher_that_clean_up_removed(hello):
     hello["spec"]["runPolicy"] = {"cleanPodPolicy": "All"}
     parent, observed, _ = settle(hello)
-    done = hooks.sync(hook_request(parent, with_status(observed, "Job", {"succeeded": 1, "conditions": [
+    done = calls.sync(hook_request(parent, with_status(observed, "Job", {"succeeded": 1, "conditions": [
         {"type": "Complete", "status": "True"}]})), now=T0)  # fmt: skip
     without_launcher = [c for c in observed if c["kind"] != "Job"]
-    response = hooks.finalize(
+    response = calls.finalize(
         hook_request({**parent, "status": done["status"]}, without_launcher, finalizing=True), now=T0
     )
     assert "Job" not in [c["kind"] for c in response["children"]]
@@ -228,8 +228,8 @@ def test_finalize_never_recreates_a_launcher_that_clean_up_removed(hello):
 def test_finalize_after_the_ttl_recreates_nothing(hello):
     hello["spec"]["runPolicy"] = {"ttlSecondsAfterFinished": 1}
     parent, observed, _ = settle(hello)
-    done = hooks.sync(hook_request(parent, with_status(observed, "Job", {"succeeded": 1, "conditions": [
+    done = calls.sync(hook_request(parent, with_status(observed, "Job", {"succeeded": 1, "conditions": [
         {"type": "Complete", "status": "True"}]})), now=T0)  # fmt: skip
     finished = {**parent, "status": done["status"]}
-    response = hooks.finalize(hook_request(finished, [], finalizing=True), now=T0 + timedelta(seconds=5))
+    response = calls.finalize(hook_request(finished, [], finalizing=True), now=T0 + timedelta(seconds=5))
     assert (response["children"], response["finalized"]) == ([], True)

@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpifn import hooks, web
+from mpifn import web
 from mpifn.settings import Settings
+from tests.support import calls
 from tests.support.hypothesis_profiles import for_properties
 from tests.test_properties import settled_requests
 
@@ -70,8 +71,8 @@ def test_sync_answers_are_byte_identical_to_the_standard_librarys(case):
     request, _ = case
     body = json.dumps(request).encode()
     settings, now = Settings(), datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
-    before = standard_answer(hooks.sync(json.loads(body), settings, now), ensure_ascii=False)
-    assert web.json_reply(hooks.sync(web.decode(body), settings, now)).body == before
+    before = standard_answer(calls.sync(json.loads(body), settings=settings, now=now), ensure_ascii=False)
+    assert web.json_reply(calls.sync(web.decode(body), settings=settings, now=now)).body == before
 
 
 @for_properties()
@@ -79,6 +80,6 @@ def test_sync_answers_are_byte_identical_to_the_standard_librarys(case):
 def test_an_integer_beyond_64_bits_anywhere_is_a_400(value, big, where):
     document = {"list": [value, big], "object": {"spec": {"replicas": big}, "x": value}, "alone": big}[where]
     reply = web.respond("sync", lambda payload, query: web.json_reply(payload), web.Call("POST", "/", {}, {},
-                        json.dumps(document).encode()))  # fmt: skip
+                        json.dumps(document).encode()), Settings())  # fmt: skip
     assert reply.status == 400
     assert "does not fit in 64 bits" in json.loads(reply.body)["error"]

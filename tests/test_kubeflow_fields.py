@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from mpifn import hooks
 from mpifn.errors import InvalidSpec
 from mpifn.manifests import generated_manifests
 from mpifn.spec import parse_job
 from tests.conftest import FIXTURES, ROOT, load_yaml
+from tests.support import calls
 from tests.support.metacontroller import hook_request, with_status
 from tests.test_hooks import T0, settle
 
@@ -98,7 +98,7 @@ def test_kubeflow_crd_defaults_are_accepted(settings):
 
 def test_a_new_job_asking_for_them_fails_naming_each_and_gets_no_child():
     job = kubeflow_job(**{path: value for path, (value, _) in REFUSED.items()})
-    response = hooks.sync(hook_request(job), now=T0)
+    response = calls.sync(hook_request(job), now=T0)
     status = response["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
     assert status["message"] == "invalid spec: " + "; ".join(sorted(message for _, message in REFUSED.values()))
@@ -108,10 +108,10 @@ def test_a_new_job_asking_for_them_fails_naming_each_and_gets_no_child():
 def test_a_running_job_edited_to_ask_for_one_keeps_its_children():
     parent, observed, first = settle(kubeflow_job())
     observed = with_status(observed, "Job", {"active": 1})
-    running = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    running = calls.sync(hook_request(parent, observed), now=T0)["status"]
     edited = copy.deepcopy({**parent, "status": running})
     edited["spec"]["runLauncherAsWorker"] = True
-    response = hooks.sync(hook_request(edited, observed), now=T0 + timedelta(minutes=1))
+    response = calls.sync(hook_request(edited, observed), now=T0 + timedelta(minutes=1))
     assert response["status"]["reason"] == "SpecInvalid"
     assert REFUSED["runLauncherAsWorker"][1] in response["status"]["message"]
     assert response["children"] == first["children"]
@@ -155,7 +155,7 @@ def test_a_role_without_containers_is_an_invalid_spec_not_a_500(role):
     job = load_yaml(ROOT / "examples" / "kubeflow-v2beta1.yaml")
     job["metadata"]["namespace"] = "default"
     job["spec"]["mpiReplicaSpecs"][role]["template"]["spec"]["containers"] = []
-    answer = hooks.sync(hook_request(job), now=T0)
+    answer = calls.sync(hook_request(job), now=T0)
     assert answer["children"] == []
     assert answer["status"]["message"] == (
         f"invalid spec: spec.mpiReplicaSpecs.{role}.template.spec.containers: must be a non-empty list of containers"

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from mpifn import hooks
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
 from tests.conftest import FIXTURES, load_yaml
+from tests.support import calls
 from tests.support.metacontroller import as_observed, hook_request
 from tests.test_hooks import T0
 
@@ -62,7 +62,7 @@ def placed_while_suspended(flavor: dict) -> dict:
 
 
 def sync(parent: dict, observed: list[dict] | None = None, minutes: int = 0) -> dict:
-    return hooks.sync(hook_request(parent, observed or []), now=T0 + timedelta(minutes=minutes))
+    return calls.sync(hook_request(parent, observed or []), now=T0 + timedelta(minutes=minutes))
 
 
 def by_kind(response: dict) -> dict[str, dict]:
@@ -392,7 +392,7 @@ def test_a_job_managed_by_another_controller_gets_no_child_and_its_status_as_it_
     job["spec"]["runPolicy"]["managedBy"] = "kueue.x-k8s.io/multikueue"
     job["status"] = copy.deepcopy(MULTIKUEUE_STATUS)
     ours = sync(kubeflow_job(suspend=False))["children"]
-    response = hooks.sync(hook_request(job, as_observed(ours), finalizing=finalizing), now=T0)
+    response = calls.sync(hook_request(job, as_observed(ours), finalizing=finalizing), now=T0)
     expected = {"status": MULTIKUEUE_STATUS, "children": []}
     assert response == ({**expected, "finalized": True} if finalizing else expected)
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from mpifn import hooks
 from tests.conftest import FIXTURES, load_yaml
+from tests.support import calls
 from tests.support.kubernetes import validate_strict
 from tests.support.metacontroller import hook_request, with_status
 from tests.test_hooks import T0, settle
@@ -22,7 +22,7 @@ def sync(parent, observed, now=T0, controller=None):
     request = hook_request(parent, observed)
     if controller is not None:
         request["controller"] = controller
-    return hooks.sync(request, now=now)
+    return calls.sync(request, now=now)
 
 
 @pytest.mark.parametrize(
@@ -130,15 +130,15 @@ def test_suspend_stops_all_pods_and_resume_resets_the_start_time(hello):
 def test_a_fixed_spec_recovers_from_invalid_spec(hello):
     broken = copy.deepcopy(hello)
     broken["spec"]["replicas"] = "two"
-    failed = hooks.sync(hook_request(broken), now=T0)
-    fixed = hooks.sync(hook_request({**hello, "status": failed["status"]}), now=T0)
+    failed = calls.sync(hook_request(broken), now=T0)
+    fixed = calls.sync(hook_request({**hello, "status": failed["status"]}), now=T0)
     assert fixed["status"]["phase"] == "Pending"
     assert len(fixed["children"]) == 5
 
 
 def test_observed_generation_follows_the_parent(hello):
     hello["metadata"]["generation"] = 7
-    assert hooks.sync(hook_request(hello), now=T0)["status"]["observedGeneration"] == 7
+    assert calls.sync(hook_request(hello), now=T0)["status"]["observedGeneration"] == 7
 
 
 def test_daemons_message_explains_a_pending_worker(hello):
@@ -183,7 +183,7 @@ def test_gang_scheduling_follows_the_installed_child_rule(hello, api_version, sc
 
 def test_kubeflow_pi_example_runs_unchanged():
     parent = load_yaml(FIXTURES / "kubeflow-pi.yaml")
-    response = hooks.sync(hook_request(parent), now=T0)
+    response = calls.sync(hook_request(parent), now=T0)
     children = kinds(response)
     assert response["status"]["phase"] == "Pending"
     worker = children["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]
@@ -200,10 +200,10 @@ def test_kubeflow_pi_example_runs_unchanged():
 def test_kubeflow_launcher_can_wait_for_ready_workers():
     parent = load_yaml(FIXTURES / "kubeflow-pi.yaml")
     parent["spec"]["launcherCreationPolicy"] = "WaitForWorkersReady"
-    first = hooks.sync(hook_request(parent), now=T0)
+    first = calls.sync(hook_request(parent), now=T0)
     assert "Job" not in kinds(first)
     observed = with_status([c for c in first["children"]], "StatefulSet", {"replicas": 2, "readyReplicas": 2})
-    ready = hooks.sync(hook_request({**parent, "status": first["status"]}, observed), now=T0)
+    ready = calls.sync(hook_request({**parent, "status": first["status"]}, observed), now=T0)
     assert "Job" in kinds(ready)
 
 
@@ -211,7 +211,7 @@ def test_kubeflow_errors_name_the_field():
     parent = load_yaml(FIXTURES / "kubeflow-pi.yaml")
     parent["spec"]["mpiReplicaSpecs"]["Launcher"]["replicas"] = 2
     parent["spec"]["mpiImplementation"] = "LAM"
-    status = hooks.sync(hook_request(parent), now=T0)["status"]
+    status = calls.sync(hook_request(parent), now=T0)["status"]
     assert status["reason"] == "InvalidSpec"
     assert status["message"] == (
         'invalid spec: spec.mpiImplementation: must be one of OpenMPI, Intel, MPICH, got "LAM"; '
@@ -222,7 +222,7 @@ def test_kubeflow_errors_name_the_field():
 @pytest.mark.parametrize("name", ["seed-replicas-original-api.yaml", "seed-daemons-original-api.yaml"])
 def test_seed_api_examples_run_unchanged(name):
     parent = load_yaml(FIXTURES / name)
-    response = hooks.sync(hook_request(parent), now=T0)
+    response = calls.sync(hook_request(parent), now=T0)
     assert response["status"]["phase"] == "Pending"
     assert kinds(response)["StatefulSet"]["spec"]["replicas"] == 3
     for child in response["children"]:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from mpifn import api, hooks, web
-from mpifn import settings as operator_settings
-from mpifn.endpoints import FUNCTIONS
+from mpifn import api
+from mpifn.endpoints import App
 from mpifn.settings import Settings
+from tests.support import calls
 from tests.support.metacontroller import CHILD_RULES, as_observed, hook_request, with_status
 
 LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
@@ -36,17 +36,21 @@ SECRET = "children['Secret.v1']['default/hello-ssh']"
 LAUNCHER = "children['Job.batch/v1']['default/hello-launcher']"
 
 
-def post(function: str, request: Any, path: str = "/") -> tuple[int, Any]:
-    name, handler = FUNCTIONS[function].handler_for(path)
-    reply = web.respond(name, handler, web.Call("POST", path, {}, {}, json.dumps(request).encode()))
+APP = calls.app(functions=["sync", "finalize"])
+
+
+def post(function: str, request: Any, path: str = "/", app: App = APP) -> tuple[int, Any]:
+    reply = calls.post(app, function, request, path=path)
     assert reply.status < 500, reply.body[:500]
     return reply.status, json.loads(reply.body)
 
 
-def steady(parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None):
+def steady(
+    parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None, app: App = APP
+):
     """The job's sync request once its children exist: workers half ready, the launcher
     active (or as given), the status the previous sync wrote."""
-    first = hooks.sync(hook_request(parent), now=now)
+    first = calls.sync(hook_request(parent), now=now, settings=app.settings)
     observed = with_status(as_observed(first["children"]), "StatefulSet", {"replicas": 2, "readyReplicas": 1})
     observed = with_status(observed, "Job", launcher if launcher is not None else {"active": 1})
     return {**parent, "status": first["status"]}, observed
@@ -75,13 +79,13 @@ def with_last_applied(request: dict[str, Any], kind: str, change) -> dict[str, A
     return changed
 
 
-def answers_keeping_every_child(request: dict[str, Any]) -> list[dict[str, Any]]:
+def answers_keeping_every_child(request: dict[str, Any], app: App = APP) -> list[dict[str, Any]]:
     """sync's and finalize's 200 answers, each asking for every observed child (finalize
     has the job's own explanation go: the job is being deleted)."""
     observed = {(c["kind"], c["metadata"]["name"]) for rule in request["children"].values() for c in rule.values()}
     answers = []
     for function, finalizing in (("sync", False), ("finalize", True)):
-        status, answer = post(function, {**request, "finalizing": finalizing})
+        status, answer = post(function, {**request, "finalizing": finalizing}, app=app)
         assert status == 200, answer
         for asked in answer["children"]:
             assert isinstance(asked["apiVersion"], str) and isinstance(asked["kind"], str), asked
@@ -96,13 +100,11 @@ def launcher_template(answer: dict[str, Any]) -> Any:
 
 
 @contextmanager
-def signing(tmp_path: Path) -> Iterator[Settings]:
+def signing(tmp_path: Path) -> Iterator[App]:
+    """The functions with a probe key: sync signs launchers."""
     key = tmp_path / "probe.key"
     key.write_text("a-probe-key-of-32-random-characters")
-    chosen = Settings(probe_key_file=str(key))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operator_settings, "current", lambda: chosen)
-        yield chosen
+    yield calls.app(Settings(probe_key_file=str(key)), functions=["sync", "finalize"])
 
 
 # --------------------------------------------------------------------------- the ssh Secret
@@ -250,10 +252,10 @@ def put(job: Any, path: tuple[Any, ...], value: Any) -> None:
     holder[_step(holder, path[-1])] = value
 
 
-def not_started_and_signed(hello):
+def not_started_and_signed(hello, app: App):
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     suspended = {"conditions": [{"type": "Suspended", "status": "True", "reason": "JobSuspended"}]}
-    parent, observed = steady(hello, suspended, now)
+    parent, observed = steady(hello, suspended, now, app)
     return request_of(parent, observed)
 
 
@@ -263,8 +265,8 @@ def test_a_signed_launcher_not_started_is_kept_whatever_its_last_applied_init_st
     a record, not the Job. Whatever it holds where the signature was written, the launcher
     is neither refused nor made again; only a refused signature in the Job itself is
     (tests/test_signing.py)."""
-    with signing(tmp_path):
-        request = not_started_and_signed(hello)
+    with signing(tmp_path) as app:
+        request = not_started_and_signed(hello, app)
         for value in [*ODD, "forged", "2"]:
 
             def odd(applied, value=value):
@@ -273,7 +275,7 @@ def test_a_signed_launcher_not_started_is_kept_whatever_its_last_applied_init_st
 
             changed = with_last_applied(request, "Job", odd)
             recorded = json.loads(child(changed, "Job")["metadata"]["annotations"][LAST_APPLIED])
-            for answer in answers_keeping_every_child(changed):
+            for answer in answers_keeping_every_child(changed, app):
                 # The Job's template as it is, or as its record says (an echo changes nothing).
                 template = launcher_template(answer)
                 assert template in (child(request, "Job")["spec"]["template"], recorded["spec"]["template"])
@@ -284,23 +286,23 @@ def test_a_signed_launcher_not_started_whose_init_step_cannot_be_read_is_kept(he
     """A value of another JSON type where the Job's own template holds its signed fields:
     no API server sends that, and nothing tells whether the probe would refuse what the
     launcher sends, so it stays."""
-    with signing(tmp_path):
-        request = not_started_and_signed(hello)
-        expected = launcher_template(post("sync", request)[1])
+    with signing(tmp_path) as app:
+        request = not_started_and_signed(hello, app)
+        expected = launcher_template(post("sync", request, app=app)[1])
         for value in others(at(child(request, "Job"), SIGNED_FIELDS[where])):
             odd = copy.deepcopy(request)
             put(child(odd, "Job"), SIGNED_FIELDS[where], copy.deepcopy(value))
-            for answer in answers_keeping_every_child(odd):
+            for answer in answers_keeping_every_child(odd, app):
                 assert launcher_template(answer) == expected, value
 
 
 def test_a_signed_launcher_not_started_whose_own_signature_is_refused_is_made_again(hello, tmp_path):
     """The same place holding a string the probe refuses: the Job itself says what the
     launcher sends, so it goes and comes back signed afresh."""
-    with signing(tmp_path):
-        request = not_started_and_signed(hello)
+    with signing(tmp_path) as app:
+        request = not_started_and_signed(hello, app)
         put(child(request, "Job"), SIGNED_FIELDS["env[signature].value"], "forged")
-        status, answer = post("sync", request)
+        status, answer = post("sync", request, app=app)
     assert status == 200 and "Job" not in {c["kind"] for c in answer["children"]}
 
 

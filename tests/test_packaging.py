@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mpifn import podtemplate
+from mpifn import metrics, podtemplate
 from mpifn.cli import GENERATED_HEADER, to_yaml
-from mpifn.manifests import generated_manifests
+from mpifn.manifests import COMPONENTS_DIR, KUBE_STATE_METRICS, METRICS, generated_manifests
 from mpifn.settings import Settings
 from tests.conftest import ROOT
 from tests.support.kubernetes import KUBERNETES_VERSION
@@ -244,7 +244,8 @@ def test_stack_builds_every_function_offline():
         handler = ROOT / function["handler"]
         assert function["lang"] == "dockerfile"
         assert (handler / "Dockerfile").resolve().is_file(), name
-        assert f'{name} = functions_framework.http(entry_point("{name}"))' in (handler / "main.py").read_text()
+        entry = f'{name} = functions_framework.http(create_app(functions=["{name}"]).view("{name}"))'
+        assert entry in (handler / "main.py").read_text()
         assert function["environment"]["FUNCTION_TARGET"] == name
         assert function["labels"] == {"com.openfaas.scale.min": "1"}  # what CE accepts: tests/test_openfaas_ce.py
 
@@ -333,3 +334,28 @@ def test_each_function_build_context_holds_its_dockerfile_its_handler_and_the_wh
             if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
                 for source in [w for w in words[1:-1] if not w.startswith("--")]:
                     assert (context / source).exists(), f"{name}: Dockerfile copies {source}, not in the context"
+
+
+def test_the_metrics_component_reads_every_mpijob_api_and_the_readme_names_its_series():
+    config_map, role, binding = generated_manifests()[COMPONENTS_DIR / METRICS / "metrics.yaml"]
+    config = yaml.safe_load(config_map["data"][KUBE_STATE_METRICS.config_key])
+    served = {(crd["spec"]["group"], crd["spec"]["versions"][0]["name"]) for crd in mpijob_crds().values()}
+    kinds = {(r["groupVersionKind"]["group"], r["groupVersionKind"]["version"], r["groupVersionKind"]["kind"])
+             for r in config["spec"]["resources"]}  # fmt: skip
+    assert kinds == {(group, version, "MPIJob") for group, version in served}
+    readable = {(group, resource) for rule in role["rules"] if set(rule["verbs"]) >= {"list", "watch"}
+                for group in rule["apiGroups"] for resource in rule["resources"]}  # fmt: skip
+    assert readable == {(group, "mpijobs") for group, _ in served} | {
+        ("apiextensions.k8s.io", "customresourcedefinitions")
+    }
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": KUBE_STATE_METRICS.service_account,
+            "namespace": config_map["metadata"]["namespace"],
+        }
+    ]
+    readme = (ROOT / "README.md").read_text()
+    for name in metrics.series_names():
+        assert f"`{name}" in readme, name

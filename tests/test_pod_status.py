@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mpifn import hooks, pods
+from mpifn import pods
 from mpifn.errors import RequestError
 from tests.conftest import ROOT
+from tests.support import calls
 from tests.support import pods as shapes
 from tests.support.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
 
@@ -30,7 +31,7 @@ FAILED_JOB = {
 
 def settled(parent, ready=0, launcher=None):
     """The job's children as observed after the first sync, with the given counts."""
-    first = hooks.sync(hook_request(parent), now=T0)
+    first = calls.sync(hook_request(parent), now=T0)
     replicas = parent["spec"]["replicas"]
     children = with_status(
         as_observed(first["children"]), "StatefulSet", {"replicas": replicas, "readyReplicas": ready}
@@ -44,7 +45,7 @@ def sync_with(parent, children, pod_list, now=T0):
     """The job's status once its explanation tells what `pod_list` says."""
     explanation = shapes.explanation_with(parent, pod_list)
     request = hook_request(parent, [*children, explanation], controller=EXPLAINING_CONTROLLER)
-    return hooks.sync(request, now=now)["status"]
+    return calls.sync(request, now=now)["status"]
 
 
 def worker(desired, index, job="hello"):
@@ -164,7 +165,7 @@ def test_waiting_for_gang_scheduling_quotes_the_pod_group(hello):
     }
     request = hook_request(hello)
     request["controller"] = controller
-    first = hooks.sync(request, now=T0)
+    first = calls.sync(request, now=T0)
     children = as_observed(first["children"])
     group = next(c for c in children if c["kind"] == "PodGroup")
     group["status"] = {
@@ -187,7 +188,7 @@ def test_waiting_for_gang_scheduling_quotes_the_pod_group(hello):
     others = [c for c in children if c["kind"] != "PodGroup"]
     request["children"] = hook_request(hello, [*others, explanation])["children"]
     request["children"]["PodGroup.scheduling.volcano.sh/v1beta1"] = {"default/hello": group}
-    status = hooks.sync(request, now=T0)["status"]
+    status = calls.sync(request, now=T0)["status"]
     assert status["reason"] == "GangScheduling"
     assert status["message"].endswith(
         "PodGroup hello: waiting for gang scheduling of 3 pods together (phase Inqueue: 3/3 tasks in gang "
@@ -344,7 +345,7 @@ def test_a_running_job_names_the_workers_its_init_step_left_out(hello):
 
 def test_healthy_pods_add_only_how_many_were_read(hello):
     parent, children, desired = settled(hello, ready=2, launcher={"active": 1})
-    without = hooks.sync(hook_request(parent, children), now=T0)["status"]
+    without = calls.sync(hook_request(parent, children), now=T0)["status"]
     status = sync_with(parent, children, [worker(desired, 0), worker(desired, 1), launcher(desired)])
     assert status["pods"] == {"read": 3, "problems": {}, "details": []}
     assert {k: v for k, v in status.items() if k != "pods"} == without
@@ -352,7 +353,7 @@ def test_healthy_pods_add_only_how_many_were_read(hello):
 
 def test_without_an_explanation_the_status_is_told_from_the_children_alone(hello):
     parent, children, _ = settled(hello, ready=1)
-    status = hooks.sync(hook_request(parent, children), now=T0)["status"]
+    status = calls.sync(hook_request(parent, children), now=T0)["status"]
     assert "pods" not in status
     assert (status["reason"], status["message"]) == (
         "WaitingForWorkers",
@@ -421,9 +422,9 @@ def test_pods_in_shapes_no_api_server_writes_change_nothing_else(hello, related)
     parent, children, _ = settled(hello, ready=1)
     explanation = shapes.explanation_with(parent, [])
     explain_request = {"controller": {}, "parent": explanation, "children": {}, "related": related}
-    told = {**explanation, "status": hooks.sync(explain_request)["status"]}
+    told = {**explanation, "status": calls.sync(explain_request)["status"]}
     request = hook_request(parent, [*children, told], controller=EXPLAINING_CONTROLLER)
-    assert hooks.sync(request, now=T0)["status"]["reason"] == "WaitingForWorkers"
+    assert calls.sync(request, now=T0)["status"]["reason"] == "WaitingForWorkers"
 
 
 @pytest.mark.parametrize("kept", [None, {}, {"pods": "x"}, {"pods": ["junk", None]}, {"read": "x", "pods": []}])
@@ -431,14 +432,14 @@ def test_an_explanation_status_in_shapes_the_explain_controller_never_writes_cha
     parent, children, _ = settled(hello, ready=1)
     odd = {**shapes.explanation_with(parent, []), "status": kept}
     request = hook_request(parent, [*children, odd], controller=EXPLAINING_CONTROLLER)
-    assert hooks.sync(request, now=T0)["status"]["reason"] == "WaitingForWorkers"
+    assert calls.sync(request, now=T0)["status"]["reason"] == "WaitingForWorkers"
 
 
 def test_related_that_is_not_an_object_is_a_bad_request(hello):
     request = hook_request(hello)
     request["related"] = []
     with pytest.raises(RequestError, match="related: must be an object"):
-        hooks.sync(request, now=T0)
+        calls.sync(request, now=T0)
 
 
 def test_a_long_quoted_message_is_cut_but_the_fix_is_kept():
@@ -450,7 +451,7 @@ def test_a_long_quoted_message_is_cut_but_the_fix_is_kept():
 
 
 def test_customize_asks_for_the_launcher_and_worker_pods_in_the_jobs_namespace(hello):
-    answer = hooks.customize({"controller": {}, "parent": shapes.explanation_with(hello, [])})
+    answer = calls.customize({"controller": {}, "parent": shapes.explanation_with(hello, [])})
     assert answer == {
         "relatedResources": [
             {
@@ -469,14 +470,14 @@ def test_customize_asks_only_for_the_launcher_pod_when_the_explanation_says_so(h
     explanation["spec"]["workerPods"] = False
     roles = [
         r["labelSelector"]["matchLabels"]["mpifn.dev/role"]
-        for r in hooks.customize({"parent": explanation})["relatedResources"]
+        for r in calls.customize({"parent": explanation})["relatedResources"]
     ]
     assert roles == ["launcher"]
 
 
 def test_customize_asks_no_pods_for_an_mpijob(hello):
     """A controller of an older install that still has a customize hook reads no pods."""
-    assert hooks.customize({"controller": {}, "parent": hello}) == {"relatedResources": []}
+    assert calls.customize({"controller": {}, "parent": hello}) == {"relatedResources": []}
 
 
 @pytest.mark.parametrize(
@@ -489,7 +490,7 @@ def test_customize_asks_no_pods_for_an_mpijob(hello):
 )
 def test_an_explanation_without_a_job_is_a_bad_request_naming_the_field(hello, spec, error):
     explanation = {**shapes.explanation_with(hello, []), "spec": spec}
-    for hook in (hooks.customize, hooks.sync):
+    for hook in (calls.customize, calls.sync):
         with pytest.raises(RequestError, match=error):
             hook({"controller": {}, "parent": explanation, "children": {}})
 
@@ -498,7 +499,7 @@ def test_customize_needs_a_namespaced_parent(hello):
     explanation = shapes.explanation_with(hello, [])
     del explanation["metadata"]["namespace"]
     with pytest.raises(RequestError, match=r"parent\.metadata\.namespace: required"):
-        hooks.customize({"parent": explanation})
+        calls.customize({"parent": explanation})
 
 
 def test_the_sync_function_serves_customize_under_its_own_url(hello):
@@ -511,6 +512,6 @@ def test_the_sync_function_serves_customize_under_its_own_url(hello):
     explanation = shapes.explanation_with(hello, [])
     customize = client.post("/customize", json={"controller": {}, "parent": explanation})
     assert customize.status_code == 200
-    assert customize.get_json() == hooks.customize({"parent": explanation})
+    assert customize.get_json() == calls.customize({"parent": explanation})
     synced = client.post("/", json=hook_request(hello))
     assert synced.status_code == 200 and set(synced.get_json()) == {"status", "children"}

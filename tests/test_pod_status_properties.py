@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpifn import hooks
+from tests.support import calls
 from tests.support import pods as shapes
 from tests.support.hypothesis_profiles import for_properties
 from tests.support.metacontroller import as_observed, hook_request, with_status
@@ -98,7 +98,7 @@ def launcher_states(draw: st.DrawFn, pod: dict[str, Any]) -> dict[str, Any] | No
 def jobs_with_pods(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     replicas = draw(st.integers(1, 40))
     parent = _hello(replicas)
-    first = hooks.sync(hook_request(parent), now=T0)
+    first = calls.sync(hook_request(parent), now=T0)
     ready = draw(st.integers(0, replicas))
     children = with_status(
         as_observed(first["children"]), "StatefulSet", {"replicas": replicas, "readyReplicas": ready}
@@ -120,12 +120,12 @@ def jobs_with_pods(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]
 @given(case=jobs_with_pods(), order=st.randoms(use_true_random=False))
 def test_any_mix_of_pod_states_gives_a_small_status_and_a_fixed_point(case, order):
     parent, children, pods = case
-    statuses = [hooks.sync(hook_request(parent, children, related=shapes.related(pods)), now=T0)["status"]]
+    statuses = [calls.sync(hook_request(parent, children, related=shapes.related(pods)), now=T0)["status"]]
     for _ in range(3):
         shuffled = list(pods)
         order.shuffle(shuffled)
         request = hook_request({**parent, "status": statuses[-1]}, children, related=shapes.related(shuffled))
-        statuses.append(hooks.sync(request, now=T0)["status"])
+        statuses.append(calls.sync(request, now=T0)["status"])
         if statuses[-1] == statuses[-2]:
             break
     assert statuses[-1] == statuses[-2], "no fixed point after the status was fed back"

@@ -5,8 +5,9 @@ import time
 import pytest
 
 from mpifn.errors import RequestError
-from mpifn.probe import parse_probe_request, probe, report_json, report_text
+from mpifn.probe import parse_probe_request, report_json, report_text
 from mpifn.settings import Settings
+from tests.support import calls
 from tests.support.listeners import HTTP_BANNER, SSH_BANNER, listening
 from tests.support.server import free_port
 
@@ -31,7 +32,7 @@ def four_workers():
 
 def test_each_worker_gets_its_reason(four_workers):
     settings = Settings(worker_host_template=TEMPLATE)
-    report = probe(parse_probe_request(request(sshPort=four_workers, timeoutSeconds=1), settings), settings)
+    report = calls.probe(parse_probe_request(request(sshPort=four_workers, timeoutSeconds=1), settings), settings)
     answer = report_json(report)
     assert answer["reachable"] == [{"index": 0, "host": "127.0.40.0", "address": "127.0.40.0"}]
     reasons = {w["index"]: (w["reason"], w["detail"]) for w in answer["unreachable"]}
@@ -46,14 +47,14 @@ def test_the_deadline_bounds_the_whole_probe(four_workers):
     settings = Settings(worker_host_template=TEMPLATE)
     parsed = parse_probe_request(request(sshPort=four_workers, timeoutSeconds=0.5), settings)
     started = time.monotonic()
-    probe(parsed, settings)
+    calls.probe(parsed, settings)
     assert time.monotonic() - started < 0.5 + 2.0  # the deadline plus generous slack for a loaded machine
 
 
 def test_text_answer_lists_unreachable_workers_as_comments(four_workers):
     settings = Settings(worker_host_template=TEMPLATE)
     parsed = parse_probe_request(request(sshPort=four_workers, timeoutSeconds=1, mpiImplementation="MPICH"), settings)
-    lines = report_text(probe(parsed, settings)).splitlines()
+    lines = report_text(calls.probe(parsed, settings)).splitlines()
     assert lines[0] == "# mpifn probe default/hello: 1 of 4 workers reachable, 2 needed"
     assert lines[1] == f"# unreachable 127.0.40.1: not-ssh (port {four_workers} answered 'HTTP/1.1 400 Bad Request')"
     assert lines[-1] == "127.0.40.0:2"
@@ -62,7 +63,7 @@ def test_text_answer_lists_unreachable_workers_as_comments(four_workers):
 def test_a_name_that_cannot_resolve_is_no_dns():
     # A label over 63 characters fails inside the resolver library, without asking any server.
     settings = Settings(worker_host_template="{job}-{index}." + "x" * 64)
-    report = report_json(probe(parse_probe_request(request(replicas=1, minReplicas=1), settings), settings))
+    report = report_json(calls.probe(parse_probe_request(request(replicas=1, minReplicas=1), settings), settings))
     assert report["unreachable"][0]["reason"] == "no-dns"
 
 

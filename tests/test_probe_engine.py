@@ -6,8 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mpifn.probe import parse_probe_request, probe, report_json
+from mpifn.probe import parse_probe_request, report_json
 from mpifn.settings import Settings
+from tests.support import calls
 from tests.support.server import free_port
 
 
@@ -48,7 +49,7 @@ def greeter(address: str, port: int, pieces: list[bytes], pause: float = 0.05) -
 def run(template: str, port: int, replicas: int = 1, timeout: float = 2) -> dict:
     settings = Settings(worker_host_template=template)
     body = {"namespace": "default", "name": "hello", "replicas": replicas, "sshPort": port, "timeoutSeconds": timeout}
-    return report_json(probe(parse_probe_request(body, settings), settings))
+    return report_json(calls.probe(parse_probe_request(body, settings), settings))
 
 
 def test_a_banner_in_pieces_is_read_to_its_end_of_line():

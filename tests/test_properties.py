@@ -8,6 +8,7 @@ code and JSON out); a smaller share of examples goes over a real `mpifn.serve` s
 
 import base64
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -21,14 +22,13 @@ import requests
 from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
-from mpifn import api, explain, hooks, naming, probe, signing, web
-from mpifn import settings as operator_settings
+from mpifn import api, explain, naming, probe, signing, web
 from mpifn.children import podgroup
-from mpifn.endpoints import FUNCTIONS
+from mpifn.endpoints import App
 from mpifn.errors import RequestError
 from mpifn.settings import Settings
 from tests.conftest import EXAMPLES, load_yaml
-from tests.support import odd
+from tests.support import calls, odd
 from tests.support import pods as shapes
 from tests.support.hypothesis_profiles import for_properties
 from tests.support.kubernetes import name_rule_problems, validate_strict
@@ -243,15 +243,13 @@ def captured_logs() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def call(function: str, body: bytes | Any, method: str = "POST", query: dict[str, str] | None = None) -> web.Reply:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    endpoint = FUNCTIONS[function]
-    return web.respond(
-        endpoint.name,
-        endpoint.handler,
-        web.Call(method=method, path="/", headers={}, query=query or {}, body=raw),
-        endpoint.accepts_get,
-    )
+APP = calls.app()
+
+
+def call(
+    function: str, body: bytes | Any, method: str = "POST", query: dict[str, str] | None = None, app: App = APP
+) -> web.Reply:
+    return calls.post(app, function, body, method=method, query=query)
 
 
 def answer_of(reply: web.Reply) -> dict[str, Any]:
@@ -329,21 +327,21 @@ def test_sync_is_a_fixed_point(parent, data):
     Any cluster state: feeding the answer back settles within three syncs, then stays."""
     namespace = parent["metadata"]["namespace"]
     first = answer_of(call("sync", hook_request(parent)))
-    fed = hooks.sync(hook_request({**parent, "status": first["status"]}, as_observed(first["children"], namespace)),
+    fed = calls.sync(hook_request({**parent, "status": first["status"]}, as_observed(first["children"], namespace)),
                      now=T0 + timedelta(minutes=5))  # fmt: skip
     assert fed["children"] == first["children"]
-    again = hooks.sync(hook_request({**parent, "status": fed["status"]}, as_observed(fed["children"], namespace)),
+    again = calls.sync(hook_request({**parent, "status": fed["status"]}, as_observed(fed["children"], namespace)),
                        now=T0 + timedelta(minutes=10))  # fmt: skip
     # resyncAfterSeconds counts down to a deadline or TTL: only its presence is stable
     assert {**again, "resyncAfterSeconds": 0} == {**fed, "resyncAfterSeconds": 0}
 
     statuses = data.draw(world_statuses(parent["spec"]["replicas"]))
-    answers = [hooks.sync(hook_request(parent, observe(first["children"], namespace, statuses)), now=T0)]
+    answers = [calls.sync(hook_request(parent, observe(first["children"], namespace, statuses)), now=T0)]
     for _ in range(3):
         previous = answers[-1]
         request = hook_request({**parent, "status": previous["status"]},
                                observe(previous["children"], namespace, statuses))  # fmt: skip
-        answers.append(hooks.sync(request, now=T0))
+        answers.append(calls.sync(request, now=T0))
         if answers[-1] == previous:
             break
     assert answers[-1] == answers[-2], f"no fixed point after {len(answers)} syncs"  # same `now`: resync too
@@ -366,7 +364,7 @@ secret_data = st.dictionaries(
 )
 def test_the_ssh_secret_never_changes_once_observed(parent, data, statuses, spec_breaks, hook):
     namespace = parent["metadata"]["namespace"]
-    first = hooks.sync(hook_request(parent), now=T0)
+    first = calls.sync(hook_request(parent), now=T0)
     for child in first["children"]:
         if child["kind"] == "Secret":
             child["data"] = data
@@ -437,7 +435,7 @@ def _set(target: Any, path: str, value: Any) -> None:
 def settled_requests(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A running job's sync request (its children observed), the Secret holding a marked key."""
     parent = draw(valid_parents())
-    first = hooks.sync(hook_request(parent), now=T0)
+    first = calls.sync(hook_request(parent), now=T0)
     for child in first["children"]:
         if child["kind"] == "Secret":
             pem = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PRIVATE_MARKER}\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -582,7 +580,7 @@ def steady_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], Set
     controller: dict[str, Any] = {"metadata": {"labels": {explain.POD_STATUS_LABEL: explain.ASKS_FOR_EXPLANATIONS}}}
     if gang is not None:
         controller["spec"] = {"childResources": [{"apiVersion": gang.api_version, "resource": "podgroups"}]}
-    first = hooks.sync(hook_request(parent, controller=controller), settings, STEADY_SINCE)
+    first = calls.sync(hook_request(parent, controller=controller), settings=settings, now=STEADY_SINCE)
     desired = first["children"]
     for child in desired:
         if child["kind"] == "Secret":
@@ -620,7 +618,7 @@ def steady_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], Set
             request["children"][f"PodGroup.{group['apiVersion']}"] = {f"{namespace}/{name}": group}
         return copy.deepcopy(request)
 
-    second = hooks.sync(request_of(first["status"]), settings, STEADY_SINCE)
+    second = calls.sync(request_of(first["status"]), settings=settings, now=STEADY_SINCE)
     return request_of(second["status"]), settings
 
 
@@ -670,9 +668,8 @@ def odd_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], dict[s
     return request, changed, replaced, settings
 
 
-def hook_call(function: str, path: str, request: Any) -> web.Reply:
-    name, handler = FUNCTIONS[function].handler_for(path)
-    return web.respond(name, handler, web.Call("POST", path, {}, {}, json.dumps(request).encode()))
+def hook_call(function: str, path: str, request: Any, app: App = APP) -> web.Reply:
+    return calls.post(app, function, request, path=path)
 
 
 def well_formed(children: Any) -> bool:
@@ -733,13 +730,6 @@ def check_odd_answer(function: str, reply: web.Reply, baseline: dict[str, Any], 
         assert isinstance(answer["finalized"], bool)
 
 
-@contextmanager
-def operator_settings_as(chosen: Settings) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operator_settings, "current", lambda: chosen)
-        yield
-
-
 @for_properties()
 @given(data=st.data())
 def test_odd_values_at_any_path_of_a_steady_job_never_5xx_and_never_delete(data, tmp_path_factory):
@@ -752,12 +742,13 @@ def test_odd_values_at_any_path_of_a_steady_job_never_5xx_and_never_delete(data,
     case = data.draw(odd_requests(str(key_file)))
     request, changed, replaced, settings = case
     note(f"replaced: {', '.join(odd.shown(path) for path in replaced)}")
-    with operator_settings_as(settings), captured_logs() as logs:
+    app = calls.app(settings, functions=["sync", "finalize"])
+    with captured_logs() as logs:
         for function, path, finalizing in (("sync", "/", False), ("customize", "/customize", False),
                                            ("finalize", "/", True)):  # fmt: skip
             endpoint = "finalize" if function == "finalize" else "sync"
-            baseline = answer_of(hook_call(endpoint, path, {**request, "finalizing": finalizing}))
-            reply = hook_call(endpoint, path, {**changed, "finalizing": finalizing})
+            baseline = answer_of(hook_call(endpoint, path, {**request, "finalizing": finalizing}, app))
+            reply = hook_call(endpoint, path, {**changed, "finalizing": finalizing}, app)
             check_odd_answer(function, reply, baseline, case)
     assert not any(PRIVATE_MARKER in line for line in logs)
     assert not any('"exception"' in line for line in logs)
@@ -770,7 +761,7 @@ def odd_explain_requests(draw: st.DrawFn) -> tuple[dict[str, Any], list[odd.Path
     of the explanation or of the pods."""
     parent = draw(valid_parents())
     name, namespace = parent["metadata"]["name"], parent["metadata"]["namespace"]
-    desired = hooks.sync(hook_request(parent), now=T0)["children"]
+    desired = calls.sync(hook_request(parent), now=T0)["children"]
     pods = [
         _worker_pod(draw, desired, f"{name}-worker-{index}", namespace)
         for index in draw(st.sets(st.integers(0, parent["spec"]["replicas"] - 1), max_size=3))
@@ -818,8 +809,7 @@ def test_odd_values_in_an_explanation_or_its_pods_never_5xx(case):
 @given(body=JUNK)
 def test_any_json_is_200_or_400_for_every_function(body):
     for function in ("sync", "finalize", "probe"):
-        with loopback_probe_settings():
-            reply = call(function, body)
+        reply = call(function, body, app=LOOPBACK_APP)
         assert reply.status in (200, 400), (function, reply.body[:300])
         if reply.status == 400:
             assert isinstance(json.loads(reply.body)["error"], str)
@@ -854,12 +844,8 @@ def probe_bodies(draw: st.DrawFn) -> dict[str, Any]:
 LOOPBACK_WORKERS = "127.0.31.{index}"  # nothing listens there: every connection is refused at once
 
 
-@contextmanager
-def loopback_probe_settings(**fields: Any) -> Iterator[Settings]:
-    chosen = Settings(worker_host_template=LOOPBACK_WORKERS, max_replicas=64, max_probe_timeout_seconds=0.5, **fields)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operator_settings, "current", lambda: chosen)
-        yield chosen
+LOOPBACK_SETTINGS = Settings(worker_host_template=LOOPBACK_WORKERS, max_replicas=64, max_probe_timeout_seconds=0.5)
+LOOPBACK_APP = calls.app(LOOPBACK_SETTINGS)
 
 
 @for_properties()
@@ -868,8 +854,8 @@ def test_the_probe_contacts_only_the_named_jobs_workers(body, as_query):
     """Through the probe endpoint (POST JSON or GET query): 400, or exactly the workers
     0..replicas-1 of the job, each under the job's own name; never a host of the caller's."""
     query = {key: str(value) for key, value in body.items()} if as_query else {}
-    with loopback_probe_settings() as chosen:
-        reply = call("probe", b"", "GET", query) if as_query else call("probe", body)
+    chosen = LOOPBACK_SETTINGS
+    reply = call("probe", b"", "GET", query, LOOPBACK_APP) if as_query else call("probe", body, app=LOOPBACK_APP)
     answer = json.loads(reply.body)
     assert reply.status in (200, 400), reply.body[:300]
     if reply.status == 400:
@@ -930,14 +916,13 @@ def test_a_probe_with_a_key_verifies_the_signature_or_contacts_nothing(body, tmp
     key_file.write_bytes(PROBE_KEY)
     contacted: list[list[str]] = []
 
-    class Recording(probe._Probe):  # the one way to the network
-        def run(self) -> list[probe.WorkerAnswer]:
-            contacted.append(self.hosts)
-            return [probe.WorkerAnswer(i, host, "", "timeout", "not contacted") for i, host in enumerate(self.hosts)]
+    class Recording(probe.Prober):
+        def contact(self, request: probe.ProbeRequest, hosts: list[str]) -> list[probe.WorkerAnswer]:
+            contacted.append(hosts)  # the one way to the network
+            return [probe.WorkerAnswer(i, host, "", "timeout", "not contacted") for i, host in enumerate(hosts)]
 
-    with loopback_probe_settings(probe_key_file=str(key_file)), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(probe, "_Probe", Recording)
-        reply = call("probe", body)
+    settings = dataclasses.replace(LOOPBACK_SETTINGS, probe_key_file=str(key_file))
+    reply = call("probe", body, app=calls.app(settings, prober=Recording(), functions=["probe"]))
     assert reply.status in (200, 400, 403), reply.body[:300]
     event(f"status {reply.status}")
     assert bool(contacted) == (reply.status == 200)

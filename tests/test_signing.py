@@ -5,18 +5,18 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mpifn import hooks, signing, web
-from mpifn import settings as operator_settings
+from mpifn import signing
 from mpifn.children.launcher import signed_in
-from mpifn.endpoints import FUNCTIONS
+from mpifn.endpoints import App
 from mpifn.settings import Settings
 from mpifn.signing import SignedJob
+from tests.support import calls
 from tests.support.listeners import SSH_BANNER, listening
 from tests.support.metacontroller import as_observed, hook_request, with_status
 from tests.support.server import free_port
@@ -35,17 +35,17 @@ def keys(tmp_path: Path) -> dict[str, Path]:
 
 
 @contextmanager
-def configured(**fields: Any) -> Iterator[Settings]:
-    chosen = Settings(**fields)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operator_settings, "current", lambda: chosen)
-        yield chosen
+def configured(**fields: Any) -> Iterator[App]:
+    """The functions with these settings (keys read from the files they name)."""
+    yield calls.app(Settings(**fields))
 
 
-def call(function: str, body: Any) -> tuple[int, Any]:
-    endpoint = FUNCTIONS[function]
-    call = web.Call(method="POST", path="/", headers={}, query={}, body=json.dumps(body).encode())
-    reply = web.respond(endpoint.name, endpoint.handler, call, endpoint.accepts_get)
+def sync(app: App, request: Any, now: datetime) -> dict[str, Any]:
+    return calls.sync(request, now=now, settings=app.settings)
+
+
+def call(app: App, function: str, body: Any) -> tuple[int, Any]:
+    reply = calls.post(app, function, body)
     return reply.status, json.loads(reply.body)
 
 
@@ -66,31 +66,32 @@ def with_uid(parent: dict[str, Any]) -> dict[str, Any]:
 
 def test_sync_signs_the_launchers_probe_fields_once(hello, keys):
     parent = with_uid(hello)
-    with configured(probe_key_file=str(keys["new"])):
-        first = hooks.sync(hook_request(parent), now=T0)
+    with configured(probe_key_file=str(keys["new"])) as app:
+        first = sync(app, hook_request(parent), now=T0)
         template = launcher_of(first)["spec"]["template"]
         job, given = signed_in(template)  # type: ignore[misc]
-        assert job == SignedJob("default", "hello", UID, 2, 2, 2, 2222, int(T0.timestamp()) + WEEK)
+        assert job == SignedJob(namespace="default", name="hello", uid=UID, replicas=2, min_replicas=2, slots=2,
+                                ssh_port=2222, expires=int(T0.timestamp()) + WEEK)  # fmt: skip
         signing.check(job, given, [keys["new"].read_bytes().strip()], T0.timestamp())
         main = env_of(template["spec"]["containers"][0])
         assert (main["MPIFN_JOB_UID"], main["MPIFN_PROBE_SIGNATURE"]) == (UID, given)
         # Later syncs keep the launcher's template as created: the signature is not renewed.
         observed = as_observed(first["children"])
-        later = hooks.sync(hook_request({**parent, "status": first["status"]}, observed), now=T0 + timedelta(days=2))
+        later = sync(app, hook_request({**parent, "status": first["status"]}, observed), now=T0 + timedelta(days=2))
         assert later["children"] == first["children"]
 
 
 def test_a_deadline_longer_than_the_ticket_lifetime_extends_it(hello, keys):
     hello["spec"]["runPolicy"] = {"activeDeadlineSeconds": 30 * 24 * 3600}
-    with configured(probe_key_file=str(keys["new"])):
-        template = launcher_of(hooks.sync(hook_request(with_uid(hello)), now=T0))["spec"]["template"]
+    with configured(probe_key_file=str(keys["new"])) as app:
+        template = launcher_of(sync(app, hook_request(with_uid(hello)), now=T0))["spec"]["template"]
     job, _ = signed_in(template)  # type: ignore[misc]
     assert job.expires == int(T0.timestamp()) + 30 * 24 * 3600 + Settings().init_deadline_seconds
 
 
 def test_without_a_key_nothing_is_signed(hello):
-    with configured():
-        template = launcher_of(hooks.sync(hook_request(with_uid(hello)), now=T0))["spec"]["template"]
+    with configured() as app:
+        template = launcher_of(sync(app, hook_request(with_uid(hello)), now=T0))["spec"]["template"]
     assert signed_in(template) is None
     names = {
         item["name"] for c in template["spec"]["initContainers"] + template["spec"]["containers"] for item in c["env"]
@@ -103,17 +104,17 @@ def test_a_launcher_not_started_with_a_refused_signature_is_made_again(hello, ke
     again with a fresh signature (its template cannot change in place)."""
     hello["spec"]["runPolicy"] = {"suspend": True}
     parent = with_uid(hello)
-    with configured(probe_key_file=str(keys["new"])):
-        first = hooks.sync(hook_request(parent), now=T0)
+    with configured(probe_key_file=str(keys["new"])) as app:
+        first = sync(app, hook_request(parent), now=T0)
         suspended = with_status(as_observed(first["children"]), "Job", {"conditions": [
             {"type": "Suspended", "status": "True"}]})  # fmt: skip
         resumed = {**parent, "spec": {**parent["spec"], "runPolicy": {"suspend": False}}, "status": first["status"]}
-        still_valid = hooks.sync(hook_request(resumed, suspended), now=T0 + timedelta(days=6))
+        still_valid = sync(app, hook_request(resumed, suspended), now=T0 + timedelta(days=6))
         assert launcher_of(still_valid)["spec"]["template"] == launcher_of(first)["spec"]["template"]
-        expired = hooks.sync(hook_request(resumed, suspended), now=T0 + timedelta(days=8))
+        expired = sync(app, hook_request(resumed, suspended), now=T0 + timedelta(days=8))
         assert "Job" not in {c["kind"] for c in expired["children"]}
         gone = [c for c in suspended if c["kind"] != "Job"]
-        again = hooks.sync(hook_request({**resumed, "status": expired["status"]}, gone), now=T0 + timedelta(days=8))
+        again = sync(app, hook_request({**resumed, "status": expired["status"]}, gone), now=T0 + timedelta(days=8))
     job, _ = signed_in(launcher_of(again)["spec"]["template"])  # type: ignore[misc]
     assert job.expires == int((T0 + timedelta(days=8)).timestamp()) + WEEK
     assert launcher_of(again)["spec"]["suspend"] is False
@@ -121,21 +122,21 @@ def test_a_launcher_not_started_with_a_refused_signature_is_made_again(hello, ke
 
 def test_a_running_launcher_is_never_made_again(hello, keys):
     parent = with_uid(hello)
-    with configured(probe_key_file=str(keys["new"])):
-        first = hooks.sync(hook_request(parent), now=T0)
+    with configured(probe_key_file=str(keys["new"])) as app:
+        first = sync(app, hook_request(parent), now=T0)
         running = with_status(as_observed(first["children"]), "Job", {"active": 1})
-        later = hooks.sync(hook_request({**parent, "status": first["status"]}, running), now=T0 + timedelta(days=30))
+        later = sync(app, hook_request({**parent, "status": first["status"]}, running), now=T0 + timedelta(days=30))
     assert launcher_of(later) == launcher_of(first)
 
 
 def test_an_unreadable_key_is_a_500_that_names_the_setting(hello, tmp_path):
     missing = tmp_path / "nope"
-    with configured(probe_key_file=str(missing)):
-        status, answer = call("sync", hook_request(with_uid(hello)))
+    with configured(probe_key_file=str(missing)) as app:
+        status, answer = call(app, "sync", hook_request(with_uid(hello)))
         assert status == 500
         assert f"the probe key file {missing} (MPIFN_PROBE_KEY_FILE) cannot be read" in answer["error"]
         assert "nothing was changed" in answer["error"]
-        status, answer = call("probe", {"namespace": "default", "name": "hello", "replicas": 1})
+        status, answer = call(app, "probe", {"namespace": "default", "name": "hello", "replicas": 1})
         assert status == 500 and "MPIFN_PROBE_KEY_FILE" in answer["error"]
 
 
@@ -152,7 +153,8 @@ def workers() -> Iterator[tuple[Any, Any]]:
 
 
 def signed_body(key: bytes, port: int, until: int, **changes: Any) -> dict[str, Any]:
-    job = SignedJob("team-a", "train", UID, 2, 1, 4, port, until)
+    job = SignedJob(namespace="team-a", name="train", uid=UID, replicas=2, min_replicas=1, slots=4, ssh_port=port,
+                    expires=until)  # fmt: skip
     body = {"namespace": job.namespace, "name": job.name, "replicas": job.replicas, "minReplicas": job.min_replicas,
             "slots": job.slots, "sshPort": job.ssh_port, "timeoutSeconds": 1, "uid": job.uid, "expires": job.expires,
             "signature": signing.signature(job, key)}  # fmt: skip
@@ -162,8 +164,8 @@ def signed_body(key: bytes, port: int, until: int, **changes: Any) -> dict[str, 
 def test_a_signed_request_is_probed(keys, workers):
     ours, _ = workers
     key = keys["new"].read_bytes().strip()
-    with configured(probe_key_file=str(keys["new"]), worker_host_template="127.0.0.1"):
-        status, answer = call("probe", signed_body(key, ours.socket.getsockname()[1], 2**40))
+    with configured(probe_key_file=str(keys["new"]), worker_host_template="127.0.0.1") as app:
+        status, answer = call(app, "probe", signed_body(key, ours.socket.getsockname()[1], 2**40))
     assert status == 200, answer
     assert len(answer["reachable"]) == 2 and ours.accepted == 2
 
@@ -201,8 +203,8 @@ def test_a_request_without_a_valid_signature_is_403_and_contacts_nothing(keys, w
     }[case]
     body = signed_body(key, port, int(T0.timestamp()) if case == "expired" else 2**40, **changes)
     body = {field: value for field, value in body.items() if value is not ...}
-    with configured(probe_key_file=str(keys["new"]), worker_host_template="127.0.0.1"):
-        status, answer = call("probe", body)
+    with configured(probe_key_file=str(keys["new"]), worker_host_template="127.0.0.1") as app:
+        status, answer = call(app, "probe", body)
     assert (status, answer["status"]) == (403, 403)
     assert message in answer["error"]
     assert (ours.accepted, other.accepted) == (0, 0)
@@ -212,26 +214,27 @@ def test_after_a_rotation_the_previous_key_is_accepted_until_it_is_removed(keys,
     ours, _ = workers
     body = signed_body(keys["old"].read_bytes().strip(), ours.socket.getsockname()[1], 2**40)
     rotating = {"probe_key_file": str(keys["new"]), "previous_probe_key_file": str(keys["old"])}
-    with configured(worker_host_template="127.0.0.1", **rotating):
-        assert call("probe", body)[0] == 200
+    with configured(worker_host_template="127.0.0.1", **rotating) as app:
+        assert call(app, "probe", body)[0] == 200
     keys["old"].unlink()  # the grace period is over: the previous key leaves the Secret
-    with configured(worker_host_template="127.0.0.1", **rotating):
-        status, answer = call("probe", body)
+    with configured(worker_host_template="127.0.0.1", **rotating) as app:
+        status, answer = call(app, "probe", body)
     assert status == 403 and "key no longer accepted" in answer["error"]
     assert ours.accepted == 2  # the two workers, once, from the accepted request
 
 
 def test_without_a_key_the_probe_stays_open(workers):
     ours, _ = workers
-    with configured(worker_host_template="127.0.0.1"):
+    with configured(worker_host_template="127.0.0.1") as app:
         status, _ = call(
-            "probe", {"namespace": "x", "name": "y", "replicas": 1, "sshPort": ours.socket.getsockname()[1]}
+            app, "probe", {"namespace": "x", "name": "y", "replicas": 1, "sshPort": ours.socket.getsockname()[1]}
         )
     assert status == 200 and ours.accepted == 1
 
 
 def test_the_signature_covers_every_field():
-    job = SignedJob("ns", "job", UID, 4, 2, 1, 2222, 10**10)
+    job = SignedJob(namespace="ns", name="job", uid=UID, replicas=4, min_replicas=2, slots=1, ssh_port=2222,
+                    expires=10**10)  # fmt: skip
     base = signing.signature(job, b"k" * 32)
     for field, value in [("namespace", "nt"), ("name", "jo"), ("uid", "u"), ("replicas", 5), ("min_replicas", 3),
                          ("slots", 2), ("ssh_port", 22), ("expires", 10**10 + 1)]:  # fmt: skip

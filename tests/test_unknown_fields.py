@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from mpifn import hooks
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
 from mpifn.validation import unknown_fields
 from tests.conftest import EXAMPLES, FIXTURES, ROOT, load_yaml
+from tests.support import calls
 from tests.support.metacontroller import hook_request, with_status
 from tests.test_hooks import T0, settle
 
@@ -105,7 +105,7 @@ def test_every_field_of_a_pod_template_is_known(hello, settings):
 
 def test_a_new_job_with_a_typo_fails_with_invalid_spec_and_gets_no_child(hello):
     with_typo(hello["spec"]["template"])
-    response = hooks.sync(hook_request(hello), now=T0)
+    response = calls.sync(hook_request(hello), now=T0)
     status = response["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
     assert status["message"] == f"invalid spec: {COMAND}"
@@ -115,10 +115,10 @@ def test_a_new_job_with_a_typo_fails_with_invalid_spec_and_gets_no_child(hello):
 def test_a_typo_in_a_job_that_ran_is_spec_invalid_and_never_reaches_a_child(hello):
     parent, observed, first = settle(hello)
     observed = with_status(observed, "Job", {"active": 1})
-    running = hooks.sync(hook_request(parent, observed), now=T0)["status"]
+    running = calls.sync(hook_request(parent, observed), now=T0)["status"]
     edited = copy.deepcopy({**parent, "status": running})
     with_typo(edited["spec"]["template"])
-    response = hooks.sync(hook_request(edited, observed), now=T0 + timedelta(minutes=1))
+    response = calls.sync(hook_request(edited, observed), now=T0 + timedelta(minutes=1))
     status = response["status"]
     assert (status["phase"], status["reason"]) == (running["phase"], "SpecInvalid")
     assert COMAND in status["message"]
@@ -129,7 +129,7 @@ def test_a_typo_in_a_job_that_ran_is_spec_invalid_and_never_reaches_a_child(hell
 def test_a_typo_in_a_kubeflow_job_is_its_status():
     parent = kubeflow()
     with_typo(parent["spec"]["mpiReplicaSpecs"]["Launcher"]["template"])
-    response = hooks.sync(hook_request(parent), now=T0)
+    response = calls.sync(hook_request(parent), now=T0)
     assert response["status"]["message"] == (
         'invalid spec: unknown field "spec.mpiReplicaSpecs.Launcher.template.spec.containers[0].comand"'
     )

@@ -2,6 +2,6 @@
 
 import functions_framework
 
-from mpifn.endpoints import entry_point
+from mpifn.endpoints import create_app
 
-finalize = functions_framework.http(entry_point("finalize"))
+finalize = functions_framework.http(create_app(functions=["finalize"]).view("finalize"))

@@ -2,6 +2,6 @@
 
 import functions_framework
 
-from mpifn.endpoints import entry_point
+from mpifn.endpoints import create_app
 
-probe = functions_framework.http(entry_point("probe"))
+probe = functions_framework.http(create_app(functions=["probe"]).view("probe"))

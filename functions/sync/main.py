@@ -2,6 +2,6 @@
 
 import functions_framework
 
-from mpifn.endpoints import entry_point
+from mpifn.endpoints import create_app
 
-sync = functions_framework.http(entry_point("sync"))
+sync = functions_framework.http(create_app(functions=["sync"]).view("sync"))

@@ -33,6 +33,8 @@
 # answered before the deadline (the message names each unreachable worker and
 # why) or the probe never answered; 2 on a configuration error.
 #
+# The probe's text answer it reads, and the verdict it writes, are the contract in
+# mpifn/probetext.py (its docstring; tests hold both sides to it).
 # The verdict (first line, then at most MAX_VERDICT_LINES workers left out):
 #   mpifn-init: <ok|too-few-workers|probe-failed|config-error>: <summary>
 #   unreachable <host>: <refused|timeout|not-ssh|no-dns|error> (<detail>)

@@ -1,7 +1,8 @@
 """The launcher Job: an init step that asks the probe for the hostfile, then the user's mpirun."""
 
-import json
 from typing import Any
+
+import orjson
 
 from mpifn import api, naming
 from mpifn.children import pod
@@ -230,4 +231,4 @@ def _field(value: Any, key: str, kind: type) -> Any:
 
 def probe_request_json(job: MPIJob, mpi_implementation: str) -> str:
     """The request of discover_hosts.sh: the fields the launcher's signature covers, as signed."""
-    return json.dumps(probe_request(job, mpi_implementation), sort_keys=True, separators=(",", ":"))
+    return orjson.dumps(probe_request(job, mpi_implementation), option=orjson.OPT_SORT_KEYS).decode()

@@ -53,6 +53,8 @@ DEFAULT_VERSIONS = {
     "kwok": "v0.8.0",
     "crictl": "v1.37.0",
     "coredns": "v1.15.0",
+    "kube-state-metrics": "v2.20.0",
+    "helm": "v4.3.2",
 }
 VERSION_ENV = {
     "etcd": "ETCD_VERSION",
@@ -60,6 +62,8 @@ VERSION_ENV = {
     "kwok": "KWOK_VERSION",
     "crictl": "CRICTL_VERSION",
     "coredns": "COREDNS_VERSION",
+    "kube-state-metrics": "KUBE_STATE_METRICS_VERSION",
+    "helm": "HELM_VERSION",
 }
 
 # Annotations understood by the stages in kwok-stages/ (for the tests).
@@ -694,6 +698,21 @@ class Cluster:
         proc.stop()
         if proc in self.extra:
             self.extra.remove(proc)
+
+
+def standin_compositecontroller_crd() -> dict:
+    """Metacontroller's CompositeController kind without a schema, for clusters where
+    Metacontroller's own CRDs are not installed (kubectl and Helm map every object's kind)."""
+    names = {"kind": "CompositeController", "listKind": "CompositeControllerList",
+             "plural": "compositecontrollers", "singular": "compositecontroller"}  # fmt: skip
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    version = {"name": "v1alpha1", "served": True, "storage": True, "schema": schema}
+    # A *.k8s.io group needs this annotation, as Metacontroller's own CRDs carry it.
+    approval = {"api-approved.kubernetes.io": "unapproved, request not yet submitted"}
+    spec = {"group": "metacontroller.k8s.io", "scope": "Cluster", "names": names, "versions": [version]}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"compositecontrollers.{spec['group']}", "annotations": approval},
+            "spec": spec}  # fmt: skip
 
 
 def _run(argv: list[str], what: str) -> None:

@@ -35,7 +35,7 @@ from mpifn.manifests import generated_manifests
 from tests.support.driver import Driver, HookProxy
 from tests.support.server import serve
 
-from .cluster import Cluster, install_operator
+from .cluster import Cluster, install_operator, standin_compositecontroller_crd
 from .jobs import fresh_namespace
 
 HERE = Path(__file__).resolve().parent
@@ -144,18 +144,10 @@ def compositecontroller_kind(k8s_cluster):
     (a schema-less stand-in) unless Metacontroller's CRDs are installed, and removed after;
     the dry run also wants the functions' namespace, made once an earlier one being deleted
     is gone, and deleted (waited for) afterwards."""
-    name = "compositecontrollers.metacontroller.k8s.io"
+    crd = standin_compositecontroller_crd()
+    name = crd["metadata"]["name"]
     made = k8s_cluster.kubectl_run("get", "crd", name, check=False).returncode != 0
     if made:
-        names = {"kind": "CompositeController", "listKind": "CompositeControllerList",
-                 "plural": "compositecontrollers", "singular": "compositecontroller"}  # fmt: skip
-        schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-        version = {"name": "v1alpha1", "served": True, "storage": True, "schema": schema}
-        # A *.k8s.io group needs this annotation, as Metacontroller's own CRDs carry it.
-        approval = {"api-approved.kubernetes.io": "unapproved, request not yet submitted"}
-        spec = {"group": "metacontroller.k8s.io", "scope": "Cluster", "names": names, "versions": [version]}
-        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-               "metadata": {"name": name, "annotations": approval}, "spec": spec}  # fmt: skip
         k8s_cluster.apply(crd)
         k8s_cluster.wait_crds_established([name])
 

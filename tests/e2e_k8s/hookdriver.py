@@ -59,9 +59,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from mpifn import api
+
 from .cluster import _INSECURE, Cluster
 
-LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+LAST_APPLIED = api.LAST_APPLIED_ANNOTATION  # the real Metacontroller's name, in one place
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # v2 decodes strictly
 SYSTEM_METADATA = [
     "selfLink",

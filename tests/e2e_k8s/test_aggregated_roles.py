@@ -14,14 +14,21 @@ import json
 import pytest
 import yaml
 
-from mpifn.manifests import generated_manifests
+from mpifn.manifests import AGGREGATE_TO, generated_manifests
 
 from .cluster import REPO_ROOT, Cluster
 
 pytestmark = pytest.mark.e2e_k8s
 
-# Every generated ClusterRole: metacontroller/base's and the kubeflow and seed Components'.
-ROLES = [doc for docs in generated_manifests().values() for doc in docs if doc["kind"] == "ClusterRole"]
+# Every generated ClusterRole that aggregates: metacontroller/base's and the kubeflow and seed
+# Components' (not the metrics Component's, bound to kube-state-metrics alone).
+ROLES = [
+    doc
+    for docs in generated_manifests().values()
+    for doc in docs
+    if doc["kind"] == "ClusterRole"
+    and any(label.startswith(AGGREGATE_TO.format("")) for label in doc["metadata"]["labels"])
+]
 # One shipped example per MPIJob API, by resource.
 JOBS = {
     "mpijobs.mpifn.dev": REPO_ROOT / "examples" / "hello.yaml",

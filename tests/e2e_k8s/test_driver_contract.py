@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from mpifn import naming
+from mpifn import api, naming
 from tests.support.driver import Fault
 
 from .cluster import Cluster
@@ -22,7 +22,7 @@ from .jobs import MPIJOBS, TIMEOUT, mpijob, owned_children, phase_is, pods, runn
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
-LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
 QUIET_RESYNC = 3600  # "no resync" for the tests that must see what else triggers a sync
 
 

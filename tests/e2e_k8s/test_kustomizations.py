@@ -64,15 +64,26 @@ def combination(tmp_path: Path, components: list[str]) -> list[dict]:
 
 
 def assert_wired(
-    documents: list[dict], target: str, auth: bool, gang: str | None, apis: tuple[str, ...], pod_status: bool = True
+    documents: list[dict],
+    target: str,
+    auth: bool,
+    gang: str | None,
+    apis: tuple[str, ...],
+    pod_status: bool = True,
+    metrics: bool = False,
 ) -> None:
     """One controller per MPIJob API (sync, finalize; asking for explanations unless
-    no-pod-status) and the explain controller (sync, and customize unless no-pod-status)."""
+    no-pod-status) and the explain controller (sync, and customize unless no-pod-status);
+    with the metrics Component, kube-state-metrics' configuration and role."""
     found = controllers(documents)
     # Each API's aggregated roles come with it (tests/e2e_k8s/test_aggregated_roles.py uses them).
     roles = {d["metadata"]["name"] for d in documents if d["kind"] == "ClusterRole"}
     owners = [manifests.MAIN_CONTROLLER, *(manifests.FOREIGN_APIS[api][0] for api in apis)]
-    assert roles == {f"{owner}-{role}" for owner in owners for role in ("edit", "view")}
+    reader = manifests.KUBE_STATE_METRICS.name
+    assert roles == {f"{owner}-{role}" for owner in owners for role in ("edit", "view")} | (
+        {reader} if metrics else set()
+    )
+    assert_metrics(documents, metrics)
     parents = {
         (c["spec"]["parentResource"]["apiVersion"], c["spec"]["parentResource"]["resource"]) for c in found.values()
     }
@@ -106,6 +117,16 @@ def assert_wired(
         assert podgroups == ([GANGS[gang]] if gang and not explains else []), name
 
 
+def assert_metrics(documents: list[dict], metrics: bool) -> None:
+    """The metrics Component's objects as generated, whatever else was built: its
+    configuration names every MPIJob API, installed or not (kube-state-metrics skips those
+    without a CRD)."""
+    expected = {(d["kind"], d["metadata"]["name"]): d for d in METRICS_OBJECTS}
+    built = {(d["kind"], d["metadata"]["name"]): d for d in documents if (d["kind"], d["metadata"]["name"]) in expected}
+    assert built == (expected if metrics else {})
+
+
+METRICS_OBJECTS = manifests.generated_manifests()[manifests.COMPONENTS_DIR / manifests.METRICS / "metrics.yaml"]
 COMBINATIONS = [
     (target, auth, gang, apis, pod_status)
     for target in manifests.HOOK_TARGETS
@@ -120,7 +141,7 @@ def test_every_component_is_in_the_combinations():
     # `images` renames images in environment values; it leaves controllers alone.
     on_disk = {path.parent.name for path in COMPONENTS.glob("*/kustomization.yaml")} - {"images"}
     named = set(manifests.HOOK_TARGETS) | {t.component for t in TOKENS.values()} | set(GANGS) - {None} | set(APIS)
-    assert on_disk == named | {manifests.NO_POD_STATUS}
+    assert on_disk == named | {manifests.NO_POD_STATUS, manifests.METRICS}
 
 
 @pytest.mark.parametrize(("target", "auth", "gang", "apis", "pod_status"), COMBINATIONS)
@@ -136,6 +157,30 @@ def test_components_combine_in_any_order(tmp_path, target, auth, gang, apis, pod
         folder = tmp_path / str(order)
         folder.mkdir()
         assert_wired(combination(folder, components), target, auth, gang, apis, pod_status)
+
+
+# The metrics Component adds objects and patches none: it is built with each hook target,
+# alone and after or before every other kind of Component.
+METRICS_COMBINATIONS = [
+    (target, auth, gang, apis, pod_status)
+    for target in manifests.HOOK_TARGETS
+    for auth, gang, apis, pod_status in ((False, None, (), True), (True, "gang-volcano", ("kubeflow", "seed"), False))
+]
+
+
+@pytest.mark.parametrize(("target", "auth", "gang", "apis", "pod_status"), METRICS_COMBINATIONS)
+def test_the_metrics_component_combines_with_the_others(tmp_path, target, auth, gang, apis, pod_status):
+    parts = [
+        target,
+        *([TOKENS[target].component] if auth else []),
+        *([gang] if gang else []),
+        *apis,
+        *([] if pod_status else [manifests.NO_POD_STATUS]),
+    ]
+    for order, components in enumerate(([*parts, manifests.METRICS], [manifests.METRICS, *parts[::-1]])):
+        folder = tmp_path / str(order)
+        folder.mkdir()
+        assert_wired(combination(folder, components), target, auth, gang, apis, pod_status, metrics=True)
 
 
 def test_without_components_the_hooks_are_on_the_openfaas_gateway(tmp_path):

@@ -124,13 +124,9 @@ def e2e_user(e2e_tools):
 def probe_key(e2e_user, monkeypatch):
     """The session's probe key in the environment for one test only (sync signs with it,
     the probe checks it), so that it never reaches the suites that run after this one."""
-    from mpifn import settings
-
     monkeypatch.setenv(PROBE_KEY_VARIABLE, str(e2e_user.probe_key))
-    settings.current.cache_clear()
     yield e2e_user.probe_key
     monkeypatch.delenv(PROBE_KEY_VARIABLE)
-    settings.current.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -185,25 +185,6 @@ def _env_dict(container: dict) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def operator_settings(**variables: str):
-    """Operator settings (environment of the functions) for one sync call."""
-    from mpifn import settings
-
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    settings.current.cache_clear()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        settings.current.cache_clear()
-
-
 def render_job(
     *,
     name: str,
@@ -217,8 +198,10 @@ def render_job(
     command: list[str] | None = None,
     init_deadline_seconds: int | None = None,
 ) -> tuple[RenderedJob, dict]:
-    """Call the real, pure mpifn.hooks.sync for a fresh MPIJob."""
-    from mpifn import hooks
+    """Call the real mpifn.hooks.sync for a fresh MPIJob, with the settings of this process's
+    environment (the probe key the test set there) and MPIFN_INIT_DEADLINE_SECONDS."""
+    from mpifn.settings import settings_from
+    from tests.support import calls
 
     spec: dict = {
         "replicas": replicas,
@@ -256,8 +239,7 @@ def render_job(
     variables = {}
     if init_deadline_seconds is not None:
         variables["MPIFN_INIT_DEADLINE_SECONDS"] = str(init_deadline_seconds)
-    with operator_settings(**variables):
-        response = hooks.sync(copy.deepcopy(request))
+    response = calls.sync(copy.deepcopy(request), settings=settings_from({**os.environ, **variables}))
     kinds = _children_by_kind(response)
     problems = []
     for kind in ("Secret", "ConfigMap", "Job", "StatefulSet", "Service"):

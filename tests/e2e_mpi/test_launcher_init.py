@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mpifn.pods import InitVerdict, Unreachable, parse_init_message
+from mpifn import probetext
+from mpifn.probetext import InitVerdict, Unreachable, read_verdict
 from tests.e2e_mpi.lab import IMAGE_DIR
+from tests.support import calls
 
 pytestmark = pytest.mark.e2e_mpi
 
@@ -70,10 +72,9 @@ class ScriptedProbe:
 def answer(
     reachable: list[str], unreachable: list[tuple[str, str, str]], needed: int, total: int, slots: int = 2
 ) -> str:
-    lines = [f"# mpifn probe e2e/job: {len(reachable)} of {total} workers reachable, {needed} needed"]
-    lines += [f"# unreachable {host}: {reason} ({detail})" for host, reason, detail in unreachable]
-    lines += [f"{host} slots={slots}" for host in reachable]
-    return "\n".join(lines) + "\n"
+    """The probe's own text answer (mpifn.probetext) for job e2e/job."""
+    hostfile = "".join(f"{host} slots={slots}\n" for host in reachable)
+    return probetext.probe_answer("e2e", "job", total, needed, len(reachable), unreachable, hostfile)
 
 
 def host(i: int) -> str:
@@ -237,12 +238,11 @@ def test_a_malformed_signature_is_a_configuration_error(tmp_path, env, message):
 
 def test_discover_hosts_sends_the_launchers_signature(tmp_path):
     """The ConfigMap's discover_hosts.sh, as sync renders it, run with the launcher's env."""
-    from mpifn import hooks
     from tests.conftest import EXAMPLES, load_yaml
 
     with ScriptedProbe([(200, answer([host(0)], [], 1, 2))]) as probe:
         parent = load_yaml(EXAMPLES / "hello.yaml")
-        response = hooks.sync({"controller": {}, "parent": parent, "children": {}, "finalizing": False})
+        response = calls.sync({"controller": {}, "parent": parent, "children": {}, "finalizing": False})
         config = next(c for c in response["children"] if c["kind"] == "ConfigMap")
         script = tmp_path / "discover_hosts.sh"
         script.write_text(
@@ -278,7 +278,7 @@ def test_the_verdict_names_the_workers_left_out_and_sync_reads_it(tmp_path):
         "mpifn-init: ok: 1 of 2 workers reachable, 1 needed\n"
         f"unreachable {host(1)}: refused (connection refused on port 2222)\n"
     )
-    verdict = parse_init_message(message)
+    verdict = read_verdict(message)
     assert verdict == InitVerdict(
         "ok",
         "1 of 2 workers reachable, 1 needed",
@@ -300,7 +300,7 @@ def test_the_verdict_of_too_few_workers_is_bounded(tmp_path):
     assert lines[1] == f"unreachable {host(0)}: timeout (no SSH banner within 2s)"
     assert lines[-1] == f"and {workers - 15} more unreachable"
     assert len(lines) == 17 and len(message.encode()) < 4096
-    verdict = parse_init_message(message)
+    verdict = read_verdict(message)
     assert verdict is not None and (verdict.outcome, len(verdict.unreachable), verdict.more) == (
         "too-few-workers", 15, workers - 15)  # fmt: skip
 

@@ -7,11 +7,13 @@
 - ``install`` / ``functions`` (session): deploy/plain applied as shipped: the
   three functions run as pods from the function image behind their Services,
   the MPIJob CRD is established.
-- ``operator`` (session): deploy/plain's CompositeController driven by the
-  real Metacontroller when MPIFN_METACONTROLLER_BIN names one, else by the
-  stand-in (tests/support/driver.py); hooks go through the recording proxy to
-  each function's Service by ClusterIP (the driver runs outside the cluster's
-  DNS). Probe signing and the hook bearer token are on (deploy/components/auth).
+- ``operator`` (session): deploy/plain's CompositeControllers driven by the
+  real Metacontroller when MPIFN_METACONTROLLER_BIN names one, installed in the
+  cluster from its release manifests (in_cluster.py: a pod calling the functions'
+  Services as shipped), else by the stand-in (tests/support/driver.py) on the
+  machine, its hooks through the recording proxy to each function's Service by
+  ClusterIP (it runs outside the cluster's DNS). Probe signing and the hook
+  bearer token are on (deploy/components/auth).
 - ``namespace``: a fresh namespace per test, deleted afterwards.
 
 A component that cannot start makes the tests fail with the reason; nothing
@@ -35,8 +37,9 @@ import yaml
 
 from tests.e2e_k8s.cluster import REPO_ROOT, ComponentError
 from tests.e2e_k8s.jobs import fresh_namespace
-from tests.support.driver import Driver, HookProxy
+from tests.support.driver import Driver, HookProxy, real_metacontroller
 
+from .in_cluster import InClusterMetacontroller
 from .node import Node
 
 HERE = Path(__file__).resolve().parent
@@ -176,25 +179,27 @@ def hooks_through(controller: dict, proxy_url: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def hook_proxy(install):
-    proxy = HookProxy({f"/function/{name}": url for name, url in install.functions.items()}).start()
+def operator(node, install):
+    """deploy/plain's CompositeControllers driven by the real Metacontroller installed in the
+    cluster from its release manifests (MPIFN_METACONTROLLER_BIN, in_cluster.py), or by the
+    stand-in on the machine, its hooks through the recording proxy."""
+    release = real_metacontroller()
+    if release is not None:
+        driver: InClusterMetacontroller | Driver = InClusterMetacontroller(
+            node, release, install.controllers, RESYNC_SECONDS
+        )
+        proxy = None
+    else:
+        proxy = HookProxy({f"/function/{name}": url for name, url in install.functions.items()}).start()
+        driver = Driver(node, [hooks_through(c, proxy.base_url) for c in install.controllers], proxy, RESYNC_SECONDS)
     try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
-@pytest.fixture(scope="session")
-def operator(node, install, hook_proxy):
-    """deploy/plain's CompositeController driven by the real Metacontroller
-    (MPIFN_METACONTROLLER_BIN) or the stand-in, hooks through the proxy."""
-    controllers = [hooks_through(controller, hook_proxy.base_url) for controller in install.controllers]
-    driver = Driver(node, controllers, hook_proxy, RESYNC_SECONDS).start()
-    print(f"\n[e2e_node] hooks driven by {driver.kind}", file=sys.stderr)
-    try:
+        driver.start()
+        print(f"\n[e2e_node] hooks driven by {driver.kind}", file=sys.stderr)
         yield driver
     finally:
         driver.stop()
+        if proxy is not None:
+            proxy.stop()
 
 
 @pytest.fixture

@@ -164,8 +164,17 @@ class Node(Cluster):
 
     def __init__(self) -> None:
         super().__init__(nodes=0)
-        # logs and exec reach the kubelet at the node's address, not at its name
-        self.apiserver_args = ["--kubelet-preferred-address-types=InternalIP"]
+        self.apiserver_args = [
+            # logs and exec reach the kubelet at the node's address, not at its name
+            "--kubelet-preferred-address-types=InternalIP",
+            # Pods reach the API as in any cluster: the `kubernetes` Service's endpoint is the
+            # node's bridge address. The API server starts before the bridge exists, so it
+            # listens on every address of the machine while the node runs (these flags
+            # override the control plane's loopback-only ones); tokens only, anonymous refused.
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={NODE_IP}",
+            "--endpoint-reconciler-type=lease",
+        ]
         self._lock: int | None = None
         self._sysctls: dict[str, str | None] = {}
         self._iptables: dict[tuple[str, str], tuple[set[str], list[str]]] = {}

@@ -60,6 +60,48 @@ def test_a_pod_runs_as_the_image_user_with_the_cluster_dns(node, namespace):
     assert any(c["labels"].get("io.kubernetes.pod.namespace") == namespace for c in listed)
 
 
+def test_a_pod_reads_the_api_through_the_kubernetes_service_with_its_own_token(node, namespace):
+    """In-cluster controllers (Metacontroller, Kueue, kube-state-metrics) need this path: the
+    `kubernetes` Service's ClusterIP, the API server's certificate verified against the CA
+    every namespace gets (kube-root-ca.crt), the pod's ServiceAccount token authenticated
+    and authorised by RBAC."""
+    endpoints = node.get("endpointslices", namespace="default", selector="kubernetes.io/service-name=kubernetes")
+    assert [a for s in endpoints for e in s["endpoints"] for a in e["addresses"]] == [NODE_IP]
+    node.kubectl(
+        "create",
+        "role",
+        "read-root-ca",
+        "-n",
+        namespace,
+        "--verb=get",
+        "--resource=configmaps",
+        "--resource-name=kube-root-ca.crt",
+    )
+    node.kubectl(
+        "create",
+        "rolebinding",
+        "read-root-ca",
+        "-n",
+        namespace,
+        "--role=read-root-ca",
+        f"--serviceaccount={namespace}:default",
+    )
+    account = "/var/run/secrets/kubernetes.io/serviceaccount"
+    api = "https://kubernetes.default.svc"
+    curl = f'curl -sS --cacert {account}/ca.crt -H "Authorization: Bearer $(cat {account}/token)"'
+    pod, log = run_pod(
+        node,
+        namespace,
+        "reach-api",
+        f"{curl} -w ' %{{http_code}}\\n' {api}/api/v1/namespaces/{namespace}/configmaps/kube-root-ca.crt"
+        f" | tail -c 40; {curl} -o /dev/null -w '%{{http_code}}\\n' {api}/api/v1/namespaces/{namespace}/secrets",
+    )
+    assert pod["status"]["phase"] == "Succeeded", log
+    granted, refused = log.strip().splitlines()[-2:]
+    assert granted.endswith(" 200"), f"the granted read answers 200 over verified TLS: {log}"
+    assert refused == "403", f"what RBAC does not grant is refused for this ServiceAccount: {log}"
+
+
 def test_the_functions_answer_through_their_services(node, functions):
     for name, url in functions.items():
         with urllib.request.urlopen(f"{url}/_/health", timeout=5) as response:

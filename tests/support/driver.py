@@ -307,10 +307,13 @@ class Driver:
         proxy: HookProxy,
         resync_seconds: int | None,
         flags: tuple[str, ...] = (),
+        installed: bool = False,
     ) -> None:
-        """`flags` go to the real binary (e.g. -cache-flush-interval=1m); the stand-in has none."""
+        """`flags` go to the real binary (e.g. -cache-flush-interval=1m); the stand-in has none.
+        `installed`: the controllers are in the cluster already, as an installer (Helm) put
+        them there; the real binary follows those and nothing is applied over them."""
         self.cluster, self.shipped, self.proxy = cluster, controllers, proxy
-        self.resync_seconds, self.flags = resync_seconds, flags
+        self.resync_seconds, self.flags, self.installed = resync_seconds, flags, installed
         self.real = real_metacontroller()
         self.kind = f"Metacontroller ({self.real.binary.name})" if self.real else "the stand-in (hookdriver.py)"
         self.finalizer = f"metacontroller.io/compositecontroller-{controllers[0]['metadata']['name']}"
@@ -326,7 +329,8 @@ class Driver:
     def start(self, resync_seconds: int | None = None) -> Driver:
         controllers = [with_test_settings(c, resync_seconds or self.resync_seconds) for c in self.shipped]
         if self.real:
-            self.cluster.apply(*controllers)
+            if not self.installed:
+                self.cluster.apply(*controllers)
             self._binary = self._start_binary(self.real.binary)
         else:
             from tests.e2e_k8s.hookdriver import HookDriver
@@ -345,6 +349,33 @@ class Driver:
         """Stop and start again with nothing carried over (caches, queues, backoff)."""
         self.stop()
         self.start(resync_seconds)
+
+    @contextlib.contextmanager
+    def also(self, controller: dict, parents: str) -> Iterator[None]:
+        """Drives one more shipped CompositeController (an API Component's, hooks already
+        local) in the block: the real Metacontroller takes it up from the cluster, the stand-in
+        gets one more HookDriver. On the way out its parents (`parents`, e.g.
+        mpijobs.kubeflow.org) are deleted in every namespace while it still runs, so that its
+        finalize hook lets them go."""
+        settled = with_test_settings(controller, self.resync_seconds)
+        stand_in: Any = None
+        if self.real:
+            self.cluster.apply(settled)
+        else:
+            from tests.e2e_k8s.hookdriver import HookDriver
+
+            stand_in = HookDriver(self.cluster, settled).start()  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            try:
+                self.cluster.kubectl("delete", parents, "--all", "--all-namespaces", "--wait=true")
+            finally:
+                if stand_in is not None:
+                    stand_in.stop()
+                else:
+                    name = controller["metadata"]["name"]
+                    self.cluster.kubectl("delete", "compositecontroller", name, "--ignore-not-found", "--wait=true")
 
     def alive(self) -> bool:
         if self.real:

@@ -3,6 +3,8 @@
 import copy
 from typing import Any
 
+from mpifn import api
+
 CHILD_RULES = {
     "Service": "Service.v1",
     "StatefulSet": "StatefulSet.apps/v1",
@@ -13,7 +15,7 @@ CHILD_RULES = {
 }
 # The MPIJob controller as shipped: it asks for explanations (mpifn.explain).
 EXPLAINING_CONTROLLER = {"metadata": {"labels": {"mpifn.dev/pod-status": "explain"}}}
-LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
 
 
 def hook_request(

@@ -6,10 +6,10 @@ the explain controller makes of them."""
 import copy
 from typing import Any
 
-from mpifn import hooks
 from mpifn.children.explanation import job_explanation
 from mpifn.settings import Settings
 from mpifn.spec import parse_job
+from tests.support import calls
 
 JsonObject = dict[str, Any]
 T = "2026-11-28T12:00:00Z"
@@ -276,5 +276,5 @@ def explanation_with(job: JsonObject, pods: list[JsonObject]) -> JsonObject:
     namespace = job["metadata"].get("namespace", "default")
     parent = job_explanation(parse_job(job, Settings()), Settings())
     parent["metadata"]["namespace"] = namespace
-    answer = hooks.sync({"controller": {}, "parent": parent, "children": {}, "related": related(pods)})
+    answer = calls.sync({"controller": {}, "parent": parent, "children": {}, "related": related(pods)})
     return {**parent, "status": answer["status"]}
