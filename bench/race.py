@@ -51,14 +51,14 @@ if str(ROOT) not in sys.path:
 
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
-from tests.e2e_k8s.cluster import _INSECURE, ANN_HOLD, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
+from tests.e2e_k8s.cluster import _INSECURE, ANN_HOLD, Cluster, Process, operator_manifests  # noqa: E402
+from tests.e2e_k8s.operators import start_kubeflow_operator  # noqa: E402
 from tests.support.driver import metacontroller_crds  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 NAMESPACE = "race"
 WORKERS = 4
 KWOK_NODE_PODS = 110  # the pod capacity tests/e2e_k8s/kwok-stages/node-ready.yaml gives each node
-KUBEFLOW_HEALTH_PORT = 8080
 KUBEFLOW_BUILT = (
     Path(os.environ.get("MPIFN_TOOLS_DIR") or Path.home() / ".cache" / "mpifn-tools") / "mpi-operator-v0.8.0"
 )
@@ -168,20 +168,9 @@ def kubeflow_job(index: int) -> dict[str, Any]:
 
 
 def start_kubeflow(cluster: Cluster, binary: Path, crd: Path, settings: Settings) -> Controller:
-    if not _port_free(KUBEFLOW_HEALTH_PORT):
-        raise ComponentError(
-            f"port {KUBEFLOW_HEALTH_PORT} is in use: the Kubeflow operator binds it for its health check "
-            "and cannot be told another; stop what listens there"
-        )
-    _create(cluster, crd)
-    cluster.create_namespace("mpi-operator")  # its leader-election lease lives there
-    flags = [f"--kubeConfig={cluster.kubeconfig}", "--lock-namespace=mpi-operator"]
-    if settings.qps is not None:
-        flags += [f"--kube-api-qps={settings.qps}", f"--kube-api-burst={settings.burst}"]
-    process = cluster.spawn_extra("mpi-operator", [str(binary), *flags])
-    health = f"http://127.0.0.1:{KUBEFLOW_HEALTH_PORT}/healthz"
-    cluster.wait_for(lambda: _get(health) == 200 and process.running(), "the Kubeflow operator's /healthz", 60)
-    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, {"mpi-operator": flags[2:]})
+    rates = [] if settings.qps is None else [f"--kube-api-qps={settings.qps}", f"--kube-api-burst={settings.burst}"]
+    process = start_kubeflow_operator(cluster, binary, crd, rates)
+    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, {"mpi-operator": rates})
 
 
 def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -> Controller:
@@ -220,35 +209,6 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
         {"metacontroller": rates},
         profiler,
     )
-
-
-def _create(cluster: Cluster, path: Path) -> None:
-    """Kubeflow's CRDs from a file or the YAML files of a folder, waited for until Established
-    (applied server-side: they exceed the annotation a client-side apply would write)."""
-    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-    if not files:
-        raise ComponentError(f"no YAML in {path}")
-    for file in files:
-        cluster.apply_text(file.read_text(), server_side=True)
-    names = [
-        doc["metadata"]["name"]
-        for file in files
-        for doc in yaml.safe_load_all(file.read_text())
-        if doc and doc.get("kind") == "CustomResourceDefinition"
-    ]
-    cluster.wait_crds_established(names)
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listener: TIME_WAIT is no obstacle
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
 
 
 def _get(url: str) -> int:
