@@ -12,12 +12,20 @@ from mpifn import api, explain, lifecycle, naming, signing
 from mpifn import settings as operator_settings
 from mpifn.children.config import job_config
 from mpifn.children.explanation import job_explanation
-from mpifn.children.launcher import UnreadableTemplate, launcher_job, signed_in
+from mpifn.children.launcher import (
+    UnreadableTemplate,
+    launcher_job,
+    launcher_pod_template,
+    scheduling_directives,
+    signed_in,
+    with_scheduling_directives,
+)
 from mpifn.children.podgroup import Gang, gang_of, pod_group
 from mpifn.children.service import worker_service
 from mpifn.children.ssh import ssh_secret
 from mpifn.children.workers import worker_statefulset
 from mpifn.errors import InvalidSpec, RequestError
+from mpifn.kubeflow import external_manager
 from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
 from mpifn.observed import Observed, desired_form, object_problems, observed_children
@@ -41,6 +49,8 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
     settings = settings or operator_settings.current()
     moment = now or datetime.now(UTC)
     previous = parent.get("status") or {}
+    if _external_manager(parent):
+        return _left_alone(parent)
     try:
         job = parse_job(parent, settings)
     except InvalidSpec as invalid:
@@ -58,6 +68,9 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
     gang = gang_of(request.get("controller"))
+    frozen, replaced = _placed_launcher_template(frozen, job, state, settings, gang)
+    if replaced:
+        state = replace(state, keep_launcher=False)
     explanation = observed.get(api.EXPLANATION_KIND, naming.explanation_name(job.name))
     report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
@@ -97,6 +110,8 @@ def finalize(request: Any, settings: Settings | None = None, now: datetime | Non
     settings = settings or operator_settings.current()
     moment = now or datetime.now(UTC)
     previous = parent.get("status") or {}
+    if _external_manager(parent):
+        return {**_left_alone(parent), "finalized": True}
     try:
         job = parse_job(parent, settings)
     except InvalidSpec:
@@ -201,6 +216,26 @@ def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject |
     return None
 
 
+def _placed_launcher_template(
+    kept: JsonObject | None, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
+) -> tuple[JsonObject | None, bool]:
+    """(template, replace) of the launcher Job that exists (`kept`, its template): while it is
+    suspended with no pod, its scheduling directives follow the spec, where Kueue puts a
+    ResourceFlavor's node selector, tolerations, labels, annotations and scheduling gates on
+    admission and takes them back on eviction. Kubernetes lets them change in a suspended Job
+    that has not started (from 1.36 it forgets the start when the Job is suspended); one that
+    has started and asks for other directives is replaced (`replace`: it goes now and comes
+    back, with them, on the next sync), unless the job has finished."""
+    launcher = state.launcher
+    if kept is None or not launcher.suspended or launcher.pods():
+        return kept, False
+    fresh = launcher_pod_template(job, settings, gang, None)
+    if not launcher.started:
+        return with_scheduling_directives(kept, fresh), False
+    moved = scheduling_directives(kept) != scheduling_directives(fresh)
+    return kept, moved and state.phase not in lifecycle.FINISHED
+
+
 def _signature_outdated(running: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:
     """Whether the probe would refuse the signature in the template of the launcher Job that
     exists (`running`) and has not started: read from the Job itself, not from its last-applied
@@ -220,6 +255,18 @@ def _signature_outdated(running: JsonObject | None, state: Lifecycle, settings: 
     except UnreadableTemplate:
         return False
     return signing.outdated(signed, keys, now.timestamp())
+
+
+def _external_manager(parent: JsonObject) -> str | None:
+    """The other controller a kubeflow.org job is handed to by runPolicy.managedBy, if any."""
+    return external_manager(parent.get("spec")) if parent.get("apiVersion") == api.KUBEFLOW_API_VERSION else None
+
+
+def _left_alone(parent: JsonObject) -> JsonObject:
+    """The answer for a job another controller runs (Kubeflow's operator skips it the same
+    way): no child, and its status exactly as that controller wrote it, so that Metacontroller
+    changes nothing in it (it adds observedGeneration when missing or different)."""
+    return {"status": parent.get("status") or {}, "children": []}
 
 
 def _uid(parent: JsonObject) -> str:
