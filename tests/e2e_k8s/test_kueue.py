@@ -28,6 +28,7 @@ from .kueue import (
     QUEUE_LABEL,
     Kueue,
     cluster_queue,
+    condition,
     is_true,
     local_queue,
     priority_class,
@@ -50,8 +51,34 @@ OPERATOR_NAME = "training.kubeflow.org/operator-name"
 REPLICA_INDEX = "training.kubeflow.org/replica-index"
 ROLES = ("launcher", "worker")
 
-# What each operator does where they differ under Kueue; the README says why.
-EXPECTED_DIFFERENCES: dict[str, dict[str, object]] = {}
+
+@dataclass(frozen=True)
+class Difference:
+    """What each operator does where the two differ under Kueue (tests/e2e_k8s/README.md says why)."""
+
+    what: str
+    kubeflow: object
+    mpifn: object
+
+
+EXPECTED_DIFFERENCES = {
+    "worker index label": Difference(
+        "the label of a worker pod that carries its index", REPLICA_INDEX, "apps.kubernetes.io/pod-index"
+    ),
+    "preempted reason": Difference(
+        "the reason of the Suspended condition of a job Kueue preempted", "MPIJobSuspended", "EvictedByKueue"
+    ),
+    "managed status": Difference(
+        "the status of a job whose runPolicy.managedBy names another controller", None, {"observedGeneration": 1}
+    ),
+    "managed finalizers": Difference(
+        "the finalizers of such a job", None, ["metacontroller.io/compositecontroller-mpifn-kubeflow-mpijob"]
+    ),
+}
+
+
+def expected(stack: Stack, difference: str) -> object:
+    return getattr(EXPECTED_DIFFERENCES[difference], stack.operator.name)
 
 
 @dataclass
@@ -249,7 +276,7 @@ def test_a_quota_for_one_job_runs_three_in_turn(stack, namespace):
             assert labels.get(OPERATOR_NAME) == "mpi-operator", pod["metadata"]["name"]
             assert labels.get(JOB_ROLE) in ROLES, pod["metadata"]["name"]
             if labels[JOB_ROLE] == "worker":
-                assert labels.get(REPLICA_INDEX) in ("0", "1"), pod["metadata"]["name"]
+                assert labels.get(expected(stack, "worker index label")) in ("0", "1"), pod["metadata"]["name"]
         for other in waiting:
             if other == running:
                 continue
@@ -332,6 +359,7 @@ def test_c_preempted_job_is_suspended_then_runs_again(stack, namespace):
 
     job = cluster.wait_for(low_stopped, "low suspended, no pods, replicaStatuses active 0", timeout=TIMEOUT)
     assert not is_true(job, "Running"), job["status"]
+    assert condition(job, "Suspended")["reason"] == expected(stack, "preempted reason"), job["status"]
     workload = workload_of(cluster, namespace, job)
     assert workload is not None and is_true(workload, "Evicted"), workload
     assert is_true(workload, "Preempted"), workload["status"]
@@ -372,7 +400,8 @@ def test_e_job_managed_by_another_controller_is_left_alone(stack, namespace):
             timeout=TIMEOUT,
         )
     job = get_job(cluster, namespace, "elsewhere")
-    assert job.get("status") in (None, {}), f"the operator wrote a status: {job.get('status')}"
+    assert job.get("status") == expected(stack, "managed status")
+    assert job["metadata"].get("finalizers") == expected(stack, "managed finalizers")
     uid = managed["metadata"]["uid"]
     for resource in ("secrets", "configmaps", "services", "jobs.batch", "statefulsets.apps", "pods"):
         assert owned(cluster, namespace, uid, resource) == {}, f"the operator made {resource} for elsewhere"
