@@ -71,6 +71,9 @@ EXPECTED_DIFFERENCES = {
     "managed status": Difference(
         "the status of a job whose runPolicy.managedBy names another controller", None, {"observedGeneration": 1}
     ),
+    "cause while stuck": Difference(
+        "status.reason of an admitted job whose workers cannot pull their image", None, "ImagePullBackOff"
+    ),
     "managed finalizers": Difference(
         "the finalizers of such a job", None, ["metacontroller.io/compositecontroller-mpifn-kubeflow-mpijob"]
     ),
@@ -150,7 +153,12 @@ def queue_for(stack: Stack, namespace: str, cpus: dict[str, int], preemption: di
 
 
 def kubeflow_mpijob(
-    namespace: str, name: str, queue: str | None = QUEUE, priority: str | None = None, managed_by: str | None = None
+    namespace: str,
+    name: str,
+    queue: str | None = QUEUE,
+    priority: str | None = None,
+    managed_by: str | None = None,
+    worker_annotations: dict[str, str] | None = None,
 ) -> dict:
     """1 launcher (held running) + 2 workers, 1 CPU each; labelled for the queue."""
 
@@ -181,7 +189,7 @@ def kubeflow_mpijob(
             "runPolicy": run_policy,
             "mpiReplicaSpecs": {
                 "Launcher": role(1, ["mpirun", "hostname"], {ANN_HOLD: "true"}),
-                "Worker": role(2, ["/usr/sbin/sshd", "-De"], {}),
+                "Worker": role(2, ["/usr/sbin/sshd", "-De"], worker_annotations or {}),
             },
         },
     }
@@ -431,3 +439,64 @@ def test_f_mpifn_dev_job_with_a_queue_label_is_not_gated(stack, namespace):
     )
     assert cluster.get("workloads.kueue.x-k8s.io", namespace=namespace) == []
     assert mpijob(cluster, namespace)["metadata"]["labels"] == {QUEUE_LABEL: QUEUE}
+
+
+# ---------------------------------------------------------------- d
+
+PODS_READY_TIMEOUT = "20s"  # long enough for the status to tell the cause first (a resync is 2 s)
+
+
+@pytest.fixture
+def kueue_waiting_for_pods(stack):
+    """The stack's Kueue swapped for one with waitForPodsReady, and back afterwards."""
+    stack.kueue.stop()
+    waiting = Kueue(stack.cluster, {"timeout": PODS_READY_TIMEOUT, "requeuingStrategy": {"backoffBaseSeconds": 1}})
+    try:
+        yield waiting.start()
+    finally:
+        waiting.stop()
+        stack.kueue = Kueue(stack.cluster).start()
+
+
+def test_d_job_whose_workers_cannot_start_is_evicted_and_requeued(stack, namespace, kueue_waiting_for_pods):
+    """waitForPodsReady: an admitted job whose workers cannot pull their image is evicted
+    after Kueue's timeout (Workload Evicted, reason PodsReadyTimeout), suspended with no
+    pods, and requeued (admitted again)."""
+    cluster = stack.cluster
+    queue_for(stack, namespace, {"default": 3})
+    stuck = {"e2e.mpifn.test/state": "ImagePullBackOff"}
+    job = submit(cluster, kubeflow_mpijob(namespace, "stuck", worker_annotations=stuck))
+    cluster.wait_for(lambda: admitted_workload(cluster, namespace, job), "stuck admitted", timeout=TIMEOUT)
+    cause = expected(stack, "cause while stuck")
+    if cause is not None:
+        cluster.wait_for(
+            lambda: (get_job(cluster, namespace, "stuck").get("status") or {}).get("reason") == cause,
+            f"the status to name the cause, {cause}",
+            timeout=TIMEOUT,
+        )
+    else:
+        assert "reason" not in (get_job(cluster, namespace, "stuck").get("status") or {})
+
+    def evicted():
+        workload = workload_of(cluster, namespace, job)
+        found = condition(workload or {}, "Evicted")
+        return workload if found and found["status"] == "True" and found["reason"] == "PodsReadyTimeout" else None
+
+    cluster.wait_for(evicted, "the Workload evicted for PodsReadyTimeout", timeout=TIMEOUT)
+
+    def stopped():
+        current = get_job(cluster, namespace, "stuck")
+        done = current["spec"]["runPolicy"].get("suspend") is True and not pods_of(cluster, namespace, "stuck")
+        return current if done and set(active(current).values()) <= {0} else None
+
+    suspended = cluster.wait_for(stopped, "stuck suspended with no pods", timeout=TIMEOUT)
+    assert is_true(suspended, "Suspended"), suspended["status"]
+    assert not is_true(suspended, "Running"), suspended["status"]
+    cluster.wait_for(
+        lambda: (
+            ((workload_of(cluster, namespace, job) or {}).get("status", {}).get("requeueState") or {}).get("count")
+            and admitted_workload(cluster, namespace, job)
+        ),
+        "stuck requeued and admitted again",
+        timeout=TIMEOUT,
+    )
