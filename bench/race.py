@@ -1,6 +1,6 @@
 """`python -m bench.race`: the Kubeflow MPI Operator against this project, each alone.
 
-    python -m bench.race --kubeflow-bin PATH --kubeflow-crd PATH \\
+    python -m bench.race [--kubeflow-bin PATH --kubeflow-crd PATH] \\
         --metacontroller-bin PATH --metacontroller-crds PATH --jobs 200 [--qps 50 --burst 100]
 
 For each operator a fresh test control plane (tests/e2e_k8s/cluster.py: etcd,
@@ -12,8 +12,9 @@ functions apart); apiserver writes until the end of the settle time by resource 
 client (an audit log of writes only: verb, resource, user agent). Kubeflow's binary binds
 port 8080 for its health check (not configurable): the port must be free.
 
-Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (`bash
-scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR).
+Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (by default, or
+`bash scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR); the operator is
+started as the Kueue tests start it (tests/e2e_k8s/operators.py).
 
 --other-pods N then churns N pods of no MPI job (in batches that fit the free kwok
 capacity: created, Running, deleted) and reports each controller's CPU per churned pod:

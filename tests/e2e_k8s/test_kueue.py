@@ -41,7 +41,7 @@ MPIJOBS = "mpijobs.kubeflow.org"
 POOL_LABEL = "e2e.mpifn.test/pool"
 POOLS = ("default", "a", "b")
 TAINTED = ("a", "b")
-NODES_PER_POOL = 2
+NODES_PER_POOL = 1
 QUEUE = "queue"
 TIMEOUT = 90
 # Kubeflow's pod labels, which Kueue's pod selector for an MPIJob reads
