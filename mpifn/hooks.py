@@ -68,9 +68,7 @@ def sync(request: Any, settings: Settings | None = None, now: datetime | None = 
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
     gang = gang_of(request.get("controller"))
-    frozen, replaced = _placed_launcher_template(frozen, job, state, settings, gang)
-    if replaced:
-        state = replace(state, keep_launcher=False)
+    frozen, state = _placed_launcher_template(frozen, job, state, settings, gang)
     explanation = observed.get(api.EXPLANATION_KIND, naming.explanation_name(job.name))
     report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
@@ -163,7 +161,8 @@ def desired_children(
     now: datetime,
     generate_secret: bool = True,
 ) -> list[JsonObject]:
-    """`frozen_launcher` is the running launcher's pod template (_frozen_launcher_template)."""
+    """`frozen_launcher` is the existing launcher's pod template (_frozen_launcher_template,
+    with the directives of _placed_launcher_template)."""
     children = [
         worker_service(job),
         worker_statefulset(job, state.run_workers, settings, gang),
@@ -201,7 +200,8 @@ def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings) -> Signed 
 
 
 def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject | None:
-    """The pod template of the launcher Job that exists (immutable once created), parsed afresh
+    """The pod template of the launcher Job that exists (immutable once created but for its
+    scheduling directives while suspended), parsed afresh
     from its last-applied annotation; when that holds none (no annotation, or one edited into
     another shape), the observed object's own template, which nothing after this edits. The
     launcher keeps it without a copy."""
@@ -218,22 +218,26 @@ def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject |
 
 def _placed_launcher_template(
     kept: JsonObject | None, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
-) -> tuple[JsonObject | None, bool]:
-    """(template, replace) of the launcher Job that exists (`kept`, its template): while it is
-    suspended with no pod, its scheduling directives follow the spec, where Kueue puts a
-    ResourceFlavor's node selector, tolerations, labels, annotations and scheduling gates on
-    admission and takes them back on eviction. Kubernetes lets them change in a suspended Job
-    that has not started (from 1.36 it forgets the start when the Job is suspended); one that
-    has started and asks for other directives is replaced (`replace`: it goes now and comes
-    back, with them, on the next sync), unless the job has finished."""
+) -> tuple[JsonObject | None, Lifecycle]:
+    """The template of the launcher Job that exists (`kept`), and the lifecycle, such that a
+    suspended launcher Job runs again only with the scheduling directives the spec asks for
+    now: Kueue puts a ResourceFlavor's node selector, tolerations, labels, annotations and
+    scheduling gates in the spec on admission and takes them back on eviction. Kubernetes
+    lets them change in a suspended Job with no pod that has not started (from 1.36 it
+    forgets the start when the Job is suspended): they are put in. One with pods left stays
+    suspended until they are gone; one that started is replaced (it goes now and comes back,
+    with them, on the next sync). A finished job's launcher stays as it is."""
     launcher = state.launcher
-    if kept is None or not launcher.suspended or launcher.pods():
-        return kept, False
+    if kept is None or not launcher.suspended or state.phase in lifecycle.FINISHED:
+        return kept, state
     fresh = launcher_pod_template(job, settings, gang, None)
+    if scheduling_directives(kept) == scheduling_directives(fresh):
+        return kept, state
+    if launcher.pods():
+        return kept, replace(state, suspend_launcher=True)
     if not launcher.started:
-        return with_scheduling_directives(kept, fresh), False
-    moved = scheduling_directives(kept) != scheduling_directives(fresh)
-    return kept, moved and state.phase not in lifecycle.FINISHED
+        return with_scheduling_directives(kept, fresh), state
+    return kept, replace(state, keep_launcher=False)
 
 
 def _signature_outdated(running: JsonObject | None, state: Lifecycle, settings: Settings, now: datetime) -> bool:

@@ -223,6 +223,19 @@ def test_a_launcher_job_with_pods_left_keeps_its_template():
     assert launcher["spec"]["template"] == by_kind(first)["Job"]["spec"]["template"]
 
 
+def test_an_admitted_job_whose_launcher_job_still_has_pods_keeps_it_suspended():
+    """Its pods must go before its template can change: it does not run with the old one."""
+    first = sync(placed_while_suspended(FLAVOR))
+    observed = observe(first["children"], Job={"active": 0, "terminating": 1})
+    admitted = {**place(kubeflow_job(), OTHER_FLAVOR), "status": first["status"]}
+    response = sync(admitted, observed, minutes=1)
+    launcher = by_kind(response)["Job"]
+    assert launcher["spec"]["suspend"] is True
+    assert launcher["spec"]["template"] == by_kind(first)["Job"]["spec"]["template"]
+    assert by_kind(response)["StatefulSet"]["spec"]["replicas"] == 2
+    assert response["status"]["phase"] == "Pending"
+
+
 def running(flavor: dict) -> tuple[dict, list[dict], dict]:
     """An admitted job on `flavor`, its launcher and workers running: (parent, observed, children)."""
     admitted = place(kubeflow_job(), flavor)

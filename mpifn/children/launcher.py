@@ -41,8 +41,10 @@ def launcher_job(
     signed: Signed | None = None,
 ) -> JsonObject:
     """`frozen_template` is the pod template of the Job already running: a Job's template
-    is immutable, so once created only `suspend` may change. It is used as given, not
-    copied: the caller hands over a template of its own (hooks parse it afresh per call).
+    is immutable, so once created only `suspend` may change, and the scheduling directives
+    while it is suspended (the caller puts those in: hooks._placed_launcher_template). It is
+    used as given, not copied: the caller hands over a template of its own (hooks parse it
+    afresh per call).
     `signed` (the job's signed probe fields and their signature) goes into a new template only."""
     spec: JsonObject = {
         "backoffLimit": job.run_policy.backoff_limit,
