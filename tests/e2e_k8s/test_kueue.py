@@ -26,6 +26,7 @@ from .jobs import fresh_namespace, hello, mpijob, phase_is
 from .kueue import (
     PRIORITY_LABEL,
     QUEUE_LABEL,
+    WEBHOOK_KINDS,
     Kueue,
     cluster_queue,
     condition,
@@ -116,7 +117,7 @@ def stack(request) -> Iterator[Stack]:
     """A fresh control plane with one operator, the node pools, their flavors and Kueue."""
     cluster = Cluster(nodes=0)
     operator: Operator | None = None
-    kueue: Kueue | None = None
+    stack: Stack | None = None
     try:
         cluster.start()
         pools = add_pools(cluster)
@@ -125,15 +126,16 @@ def stack(request) -> Iterator[Stack]:
         else:
             operator = KubeflowOperator(cluster)
         operator.start()
-        kueue = Kueue(cluster).start()
+        stack = Stack(cluster, operator, Kueue(cluster), pools)  # before start: a partial start is stopped too
+        stack.kueue.start()
         flavors = [
             resource_flavor(pool, {POOL_LABEL: pool}, [toleration(pool)] if pool in TAINTED else None) for pool in POOLS
         ]
         cluster.apply(*flavors, priority_class("low", 100), priority_class("high", 1000))
-        yield Stack(cluster, operator, kueue, pools)
+        yield stack
     finally:
-        if kueue is not None:
-            kueue.stop()  # its webhooks first, then the process
+        if stack is not None:
+            stack.kueue.stop()  # the Kueue of the moment (scenario d swaps it): its webhooks first, then the process
         if operator is not None:
             operator.stop()
         cluster.stop()
@@ -450,12 +452,15 @@ PODS_READY_TIMEOUT = "20s"  # long enough for the status to tell the cause first
 def kueue_waiting_for_pods(stack):
     """The stack's Kueue swapped for one with waitForPodsReady, and back afterwards."""
     stack.kueue.stop()
+    left = [doc["metadata"]["name"] for kind in WEBHOOK_KINDS for doc in stack.cluster.get(kind.lower() + "s")]
+    assert [name for name in left if name.startswith("kueue-")] == [], "Kueue stopped, its webhooks left behind"
     waiting = Kueue(stack.cluster, {"timeout": PODS_READY_TIMEOUT, "requeuingStrategy": {"backoffBaseSeconds": 1}})
     try:
         yield waiting.start()
     finally:
         waiting.stop()
-        stack.kueue = Kueue(stack.cluster).start()
+        stack.kueue = Kueue(stack.cluster)
+        stack.kueue.start()
 
 
 def test_d_job_whose_workers_cannot_start_is_evicted_and_requeued(stack, namespace, kueue_waiting_for_pods):
