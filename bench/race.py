@@ -1,6 +1,6 @@
 """`python -m bench.race`: the Kubeflow MPI Operator against this project, each alone.
 
-    python -m bench.race --kubeflow-bin PATH --kubeflow-crd PATH \\
+    python -m bench.race [--kubeflow-bin PATH --kubeflow-crd PATH] \\
         --metacontroller-bin PATH --metacontroller-crds PATH --jobs 200 [--qps 50 --burst 100]
 
 For each operator a fresh test control plane (tests/e2e_k8s/cluster.py: etcd,
@@ -12,8 +12,9 @@ functions apart); apiserver writes until the end of the settle time by resource 
 client (an audit log of writes only: verb, resource, user agent). Kubeflow's binary binds
 port 8080 for its health check (not configurable): the port must be free.
 
-Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (`bash
-scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR).
+Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (by default, or
+`bash scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR); the operator is
+started as the Kueue tests start it (tests/e2e_k8s/operators.py).
 
 Metacontroller's work queue adds per job (from its metrics) are reported beside the hook
 calls: the events that made it look at a job again, whether or not a sync followed.
@@ -56,13 +57,13 @@ if str(ROOT) not in sys.path:
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
 from tests.e2e_k8s.cluster import ANN_HOLD, INSECURE, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
+from tests.e2e_k8s.operators import start_kubeflow_operator  # noqa: E402
 from tests.support.driver import metacontroller_crds  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 NAMESPACE = "race"
 WORKERS = 4
 KWOK_NODE_PODS = 110  # the pod capacity tests/e2e_k8s/kwok-stages/node-ready.yaml gives each node
-KUBEFLOW_HEALTH_PORT = 8080
 KUBEFLOW_BUILT = (
     Path(os.environ.get("MPIFN_TOOLS_DIR") or Path.home() / ".cache" / "mpifn-tools") / "mpi-operator-v0.8.0"
 )
@@ -207,20 +208,9 @@ def kubeflow_job(index: int) -> dict[str, Any]:
 
 
 def start_kubeflow(cluster: Cluster, binary: Path, crd: Path, settings: Settings) -> Controller:
-    if not _port_free(KUBEFLOW_HEALTH_PORT):
-        raise ComponentError(
-            f"port {KUBEFLOW_HEALTH_PORT} is in use: the Kubeflow operator binds it for its health check "
-            "and cannot be told another; stop what listens there"
-        )
-    _create(cluster, crd)
-    cluster.create_namespace("mpi-operator")  # its leader-election lease lives there
-    flags = [f"--kubeConfig={cluster.kubeconfig}", "--lock-namespace=mpi-operator"]
-    if settings.qps is not None:
-        flags += [f"--kube-api-qps={settings.qps}", f"--kube-api-burst={settings.burst}"]
-    process = cluster.spawn_extra("mpi-operator", [str(binary), *flags])
-    health = f"http://127.0.0.1:{KUBEFLOW_HEALTH_PORT}/healthz"
-    cluster.wait_for(lambda: _get(health) == 200 and process.running(), "the Kubeflow operator's /healthz", 60)
-    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, {"mpi-operator": flags[2:]})
+    rates = [] if settings.qps is None else [f"--kube-api-qps={settings.qps}", f"--kube-api-burst={settings.burst}"]
+    process = start_kubeflow_operator(cluster, binary, crd, rates)
+    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, {"mpi-operator": rates})
 
 
 def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -> Controller:
@@ -260,35 +250,6 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
         profiler,
         f"http://127.0.0.1:{metrics}/metrics",
     )
-
-
-def _create(cluster: Cluster, path: Path) -> None:
-    """Kubeflow's CRDs from a file or the YAML files of a folder, waited for until Established
-    (applied server-side: they exceed the annotation a client-side apply would write)."""
-    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-    if not files:
-        raise ComponentError(f"no YAML in {path}")
-    for file in files:
-        cluster.apply_text(file.read_text(), server_side=True)
-    names = [
-        doc["metadata"]["name"]
-        for file in files
-        for doc in yaml.safe_load_all(file.read_text())
-        if doc and doc.get("kind") == "CustomResourceDefinition"
-    ]
-    cluster.wait_crds_established(names)
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listener: TIME_WAIT is no obstacle
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
 
 
 def _get(url: str) -> int:

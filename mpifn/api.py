@@ -20,6 +20,15 @@ LABEL_ROLE: Final = f"{GROUP}/role"
 ROLE_WORKER: Final = "worker"
 ROLE_LAUNCHER: Final = "launcher"
 
+# Kubeflow's labels on the pods of its MPIJobs (mpi-operator v0.8.0), which Kueue's MPIJob
+# integration selects pods by; mpifn puts them on the pods of kubeflow.org jobs.
+KUBEFLOW_LABEL_JOB: Final = "training.kubeflow.org/job-name"
+KUBEFLOW_LABEL_OPERATOR: Final = "training.kubeflow.org/operator-name"
+KUBEFLOW_LABEL_ROLE: Final = "training.kubeflow.org/job-role"
+KUBEFLOW_OPERATOR_NAME: Final = "mpi-operator"
+# The label by which Kueue's webhook and integrations find the LocalQueue a job is submitted to.
+KUEUE_QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
+
 MPI_DIR: Final = "/etc/mpi"
 SSH_DIR: Final = f"{MPI_DIR}/ssh"
 CONFIG_DIR: Final = f"{MPI_DIR}/config"

@@ -22,13 +22,21 @@ from typing import Any
 from mpifn import api, explain, lifecycle, naming, signing
 from mpifn.children.config import job_config
 from mpifn.children.explanation import job_explanation
-from mpifn.children.launcher import UnreadableTemplate, launcher_job, signed_in
+from mpifn.children.launcher import (
+    UnreadableTemplate,
+    launcher_job,
+    launcher_pod_template,
+    scheduling_directives,
+    signed_in,
+    with_scheduling_directives,
+)
 from mpifn.children.podgroup import Gang, gang_of, pod_group
 from mpifn.children.service import worker_service
 from mpifn.children.ssh import ssh_secret
 from mpifn.children.workers import worker_statefulset
 from mpifn.errors import InvalidSpec, RequestError
 from mpifn.keys import Keys
+from mpifn.kubeflow import external_manager
 from mpifn.lifecycle import Lifecycle
 from mpifn.model import MPIJob
 from mpifn.observed import Observed, desired_form, object_problems, observed_children
@@ -50,6 +58,8 @@ def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObj
     if request.get("finalizing"):
         return finalize(request, settings, now, keys)
     previous = parent.get("status") or {}
+    if _external_manager(parent):
+        return _left_alone(parent)
     try:
         job = parse_job(parent, settings)
     except InvalidSpec as invalid:
@@ -67,6 +77,7 @@ def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObj
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
     gang = gang_of(request.get("controller"))
+    frozen, state = _placed_launcher_template(frozen, job, state, settings, gang)
     explanation = observed.get(api.EXPLANATION_KIND, naming.explanation_name(job.name))
     report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
@@ -104,6 +115,8 @@ def finalize(request: Any, settings: Settings, now: datetime, keys: Keys) -> Jso
     """Stop the launcher first, then the workers; finalized once no pod of the job runs."""
     parent, observed = _read(request)
     previous = parent.get("status") or {}
+    if _external_manager(parent):
+        return {**_left_alone(parent), "finalized": True}
     try:
         job = parse_job(parent, settings)
     except InvalidSpec:
@@ -157,7 +170,8 @@ def desired_children(
     now: datetime,
     generate_secret: bool = True,
 ) -> list[JsonObject]:
-    """`frozen_launcher` is the running launcher's pod template (_frozen_launcher_template)."""
+    """`frozen_launcher` is the existing launcher's pod template (_frozen_launcher_template,
+    with the directives of _placed_launcher_template)."""
     children = [
         worker_service(job),
         worker_statefulset(job, state.run_workers, settings, gang),
@@ -195,7 +209,8 @@ def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings, keys: Keys
 
 
 def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject | None:
-    """The pod template of the launcher Job that exists (immutable once created), parsed afresh
+    """The pod template of the launcher Job that exists (immutable once created but for its
+    scheduling directives while suspended), parsed afresh
     from its last-applied annotation; when that holds none (no annotation, or one edited into
     another shape), the observed object's own template, which nothing after this edits. The
     launcher keeps it without a copy."""
@@ -208,6 +223,30 @@ def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject |
         if isinstance(template, dict) and template:
             return template
     return None
+
+
+def _placed_launcher_template(
+    kept: JsonObject | None, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
+) -> tuple[JsonObject | None, Lifecycle]:
+    """The template of the launcher Job that exists (`kept`), and the lifecycle, such that a
+    suspended launcher Job runs again only with the scheduling directives the spec asks for
+    now: Kueue puts a ResourceFlavor's node selector, tolerations, labels, annotations and
+    scheduling gates in the spec on admission and takes them back on eviction. Kubernetes
+    lets them change in a suspended Job with no pod that has not started (from 1.36 it
+    forgets the start when the Job is suspended): they are put in. One with pods left stays
+    suspended until they are gone; one that started is replaced (it goes now and comes back,
+    with them, on the next sync). A finished job's launcher stays as it is."""
+    launcher = state.launcher
+    if kept is None or not launcher.suspended or state.phase in lifecycle.FINISHED:
+        return kept, state
+    fresh = launcher_pod_template(job, settings, gang, None)
+    if scheduling_directives(kept) == scheduling_directives(fresh):
+        return kept, state
+    if launcher.pods():
+        return kept, replace(state, suspend_launcher=True)
+    if not launcher.started:
+        return with_scheduling_directives(kept, fresh), state
+    return kept, replace(state, keep_launcher=False)
 
 
 def _signature_outdated(running: JsonObject | None, state: Lifecycle, keys: Keys, now: datetime) -> bool:
@@ -229,6 +268,18 @@ def _signature_outdated(running: JsonObject | None, state: Lifecycle, keys: Keys
     except UnreadableTemplate:
         return False
     return signing.outdated(signed, accepted, now.timestamp())
+
+
+def _external_manager(parent: JsonObject) -> str | None:
+    """The other controller a kubeflow.org job is handed to by runPolicy.managedBy, if any."""
+    return external_manager(parent.get("spec")) if parent.get("apiVersion") == api.KUBEFLOW_API_VERSION else None
+
+
+def _left_alone(parent: JsonObject) -> JsonObject:
+    """The answer for a job another controller runs (Kubeflow's operator skips it the same
+    way): no child, and its status exactly as that controller wrote it, so that Metacontroller
+    changes nothing in it (it adds observedGeneration when missing or different)."""
+    return {"status": parent.get("status") or {}, "children": []}
 
 
 def _uid(parent: JsonObject) -> str:

@@ -43,7 +43,17 @@ def kubeflow_job(name: str, namespace: str, generation: int, spec: JsonObject) -
         worker_runs_own_sshd=True,
         ssh_auth_mount_path=spec.get("sshAuthMountPath", DEFAULT_SSH_AUTH_MOUNT_PATH),
         wait_for_workers=spec.get("launcherCreationPolicy") == "WaitForWorkersReady",
+        kubeflow_pod_labels=True,
     )
+
+
+def external_manager(spec: Any) -> str | None:
+    """The controller a Kubeflow job's `spec.runPolicy.managedBy` hands it to (for example
+    kueue.x-k8s.io/multikueue), or None when it is ours to run: absent, kubeflow.org/mpi-operator,
+    or not a string (then the spec check names it)."""
+    policy = spec.get("runPolicy") if isinstance(spec, dict) else None
+    manager = policy.get("managedBy") if isinstance(policy, dict) else None
+    return manager if isinstance(manager, str) and manager != KUBEFLOW_OPERATOR else None
 
 
 def without_containers(spec: JsonObject) -> list[str]:
@@ -69,11 +79,6 @@ def not_implemented(spec: JsonObject) -> list[str]:
         found.append(
             "spec.runPolicy.schedulingPolicy: not implemented by mpifn (gang scheduling is the "
             "gang-volcano or gang-scheduler-plugins Component, minMember = workers + 1); remove it"
-        )
-    if policy.get("managedBy", KUBEFLOW_OPERATOR) != KUBEFLOW_OPERATOR:
-        found.append(
-            f"spec.runPolicy.managedBy: {show(policy['managedBy'])} not implemented by mpifn (it "
-            f"would run the job here, not leave it to that controller); remove it or set {KUBEFLOW_OPERATOR}"
         )
     for role, (runs, why) in schema.KUBEFLOW_RESTART_POLICIES.items():
         asked = spec["mpiReplicaSpecs"][role].get("restartPolicy", runs)

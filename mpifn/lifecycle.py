@@ -15,6 +15,7 @@ JsonObject = dict[str, Any]
 PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = "Pending", "Running", "Succeeded", "Failed", "Suspended"
 FINISHED = (SUCCEEDED, FAILED)
 SPEC_INVALID = "SpecInvalid"  # an edit that cannot be applied to a job that ran
+EVICTED_BY_KUEUE = "EvictedByKueue"  # a job of a Kueue queue suspended again after it was admitted
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,15 @@ class Launcher:
     ready: int
     succeeded: int
     failed: int
+    terminating: int = 0  # pods being deleted, not counted in active (Kubernetes 1.28+)
+    # The Job as it is: spec.suspend, and status.startTime (set while it runs; Kubernetes
+    # clears it on suspension from 1.36 on, or never: then the Job started at some time).
+    suspended: bool = False
+    started: bool = False
+
+    def pods(self) -> int:
+        """Launcher pods that exist and have not ended: pending, running or terminating."""
+        return self.active + self.terminating
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,12 @@ def read_launcher(observed: Observed, job_name: str) -> Launcher:
     if child is None:
         return Launcher(False, "Absent", "", "", 0, 0, 0, 0)
     status = child.get("status") or {}
-    counts = {key: int(status.get(key) or 0) for key in ("active", "ready", "succeeded", "failed")}
+    spec = child.get("spec")
+    counts: dict[str, Any] = {
+        key: int(status.get(key) or 0) for key in ("active", "ready", "succeeded", "failed", "terminating")
+    }
+    counts["suspended"] = isinstance(spec, dict) and spec.get("suspend") is True
+    counts["started"] = bool(status.get("startTime"))
     for condition in status.get("conditions") or []:
         if condition.get("status") != "True":
             continue
@@ -154,7 +169,7 @@ def _outcome(
         why = launcher.reason or "LauncherFailed"
         return FAILED, why, f"the launcher failed ({why}): {launcher.message or 'mpirun exited non-zero'}"
     if job.run_policy.suspend:
-        return SUSPENDED, "Suspended", "suspended: no worker pods, launcher Job suspended"
+        return _suspended(job, previous)
     deadline = job.run_policy.active_deadline_seconds
     if deadline is not None and start_time and _seconds_left(start_time, deadline, now) <= 0:
         return (
@@ -163,6 +178,29 @@ def _outcome(
             f"ran longer than runPolicy.activeDeadlineSeconds ({deadline}s) since {start_time}",
         )
     return "", "", ""
+
+
+def _suspended(job: MPIJob, previous: JsonObject) -> tuple[str, str, str]:
+    """Why the job is suspended, as far as the job itself tells: a job with a Kueue queue label
+    waits for Kueue to admit it, or was suspended by Kueue after it was admitted (it ran, or
+    was already told so); the Workload says more (the hooks read no Workload)."""
+    if job.queue_name is None:
+        return SUSPENDED, "Suspended", "suspended: no worker pods, launcher Job suspended"
+    workloads = f"`kubectl get workloads -n {job.namespace}`"
+    before = previous.get("phase"), previous.get("reason")
+    if before[0] in (PENDING, RUNNING) or before == (SUSPENDED, EVICTED_BY_KUEUE):
+        return (
+            SUSPENDED,
+            EVICTED_BY_KUEUE,
+            f"suspended after Kueue admitted it (queue {job.queue_name}): Kueue evicted it, for example "
+            "preempted by a job of higher priority or its pods not ready in time; the Workload's Evicted "
+            f"condition says which ({workloads}); it runs again once Kueue admits it again",
+        )
+    return (
+        SUSPENDED,
+        "Suspended",
+        f"suspended: waiting for admission by Kueue (queue {job.queue_name}); see {workloads}",
+    )
 
 
 def _seconds_left(since: str, seconds: int, now: datetime) -> int:

@@ -47,3 +47,7 @@ class MPIJob:
     worker_runs_own_sshd: bool = False
     ssh_auth_mount_path: str | None = None
     wait_for_workers: bool = False
+    # Kubeflow's training.kubeflow.org/* labels on both pod templates (Kueue selects the pods by them).
+    kubeflow_pod_labels: bool = False
+    # The Kueue LocalQueue the job is labelled for (kueue.x-k8s.io/queue-name): only told in the status.
+    queue_name: str | None = None

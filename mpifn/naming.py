@@ -94,3 +94,14 @@ def job_labels(job: str) -> dict[str, str]:
 
 def role_labels(job: str, role: str) -> dict[str, str]:
     return {api.LABEL_JOB: job, api.LABEL_ROLE: role}
+
+
+def pod_labels(job: str, role: str, kubeflow: bool) -> dict[str, str]:
+    """The labels of a role's pods: role_labels (the selectors' own), plus Kubeflow's for a
+    kubeflow.org job. Only the pod templates carry Kubeflow's: no selector may change."""
+    labels = role_labels(job, role)
+    if kubeflow:
+        labels[api.KUBEFLOW_LABEL_JOB] = job
+        labels[api.KUBEFLOW_LABEL_OPERATOR] = api.KUBEFLOW_OPERATOR_NAME
+        labels[api.KUBEFLOW_LABEL_ROLE] = role
+    return labels

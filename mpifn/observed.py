@@ -99,9 +99,12 @@ _MUST_BE = {
     _is_object: "an object",
     _is_list_of_objects: "a list of objects",
 }
+_COUNTS = ("replicas", "readyReplicas", "active", "ready", "succeeded", "failed", "terminating")
 # The status fields the hooks read, by the check their value must pass (when not null).
 _STATUS_CHECKS = {
-    **dict.fromkeys(("replicas", "readyReplicas", "active", "ready", "succeeded", "failed"), _is_integer),
+    **dict.fromkeys(
+        ("replicas", "readyReplicas", "active", "ready", "succeeded", "failed", "terminating"), _is_integer
+    ),
     **dict.fromkeys(("phase", "reason", "message"), _is_string),
     **dict.fromkeys(("startTime", "completionTime"), _is_time),
     **dict.fromkeys(("workers", "launcher"), _is_object),

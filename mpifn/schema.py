@@ -85,6 +85,11 @@ _CONDITION: dict[str, Any] = {
     "properties": {name: {"type": "string"} for name in ("type", "status", "reason", "message", "lastTransitionTime")},
 }
 
+_REPLICA_STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {name: {"type": "integer"} for name in ("active", "succeeded", "failed")},
+}
+
 STATUS: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -105,6 +110,11 @@ STATUS: dict[str, Any] = {
                 "failed": {"type": "integer"},
                 "succeeded": {"type": "integer"},
             },
+        },
+        "replicaStatuses": {
+            "type": "object",
+            "description": "Kubeflow's pod counts per role (Kueue reads active): pods that exist and have not ended.",
+            "properties": {role: _REPLICA_STATUS for role in ("Launcher", "Worker")},
         },
         "startTime": {"type": "string"},
         "completionTime": {"type": "string"},
@@ -211,7 +221,14 @@ KUBEFLOW_RUN_POLICY: dict[str, Any] = {
             "description": _NOT_IMPLEMENTED,
             "x-kubernetes-preserve-unknown-fields": True,
         },
-        "managedBy": {"type": "string", "description": _NOT_IMPLEMENTED + " kubeflow.org/mpi-operator is accepted."},
+        "managedBy": {
+            "type": "string",
+            "description": (
+                "The controller that runs this job. Absent or kubeflow.org/mpi-operator: mpifn. Any other "
+                "value (kueue.x-k8s.io/multikueue): that controller; mpifn creates no child and writes no "
+                "status for it. Set it when creating the job; changing it later removes mpifn's children."
+            ),
+        },
     },
 }
 

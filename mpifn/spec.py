@@ -1,5 +1,6 @@
 """Parse and validate an MPIJob (own API, the seed's, or Kubeflow's) into one typed model."""
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -44,7 +45,10 @@ def parse_job(parent: JsonObject, settings: Settings) -> MPIJob:
         )
     if problems:
         raise InvalidSpec(sorted(problems))
-    return job
+    # Kueue manages kubeflow.org MPIJobs only: on a job of another API its label changes nothing.
+    kubeflow = parent["apiVersion"] == api.KUBEFLOW_API_VERSION
+    queue = (metadata.get("labels") or {}).get(api.KUEUE_QUEUE_LABEL) if kubeflow else None
+    return replace(job, queue_name=queue) if isinstance(queue, str) and queue else job
 
 
 def _identity(parent: JsonObject) -> JsonObject:

@@ -177,6 +177,7 @@ def job_status(
             "succeeded": launcher.succeeded,
             "failed": launcher.failed,
         },
+        "replicaStatuses": replica_statuses(lifecycle),
         "conditions": [_condition(kind, *states[kind], before, now) for kind in CONDITION_TYPES],
     }
     if lifecycle.phase in (PENDING, RUNNING):
@@ -188,6 +189,18 @@ def job_status(
     if told.pods is not None:
         status["pods"] = told.pods
     return status
+
+
+def replica_statuses(lifecycle: Lifecycle) -> JsonObject:
+    """Kubeflow's per-role counts, which Kueue reads (a job is active while any `active` is
+    above 0), told from the launcher Job's and the worker StatefulSet's status: `active` counts
+    the pods that exist and have not ended (pending, running or terminating); worker pods
+    restart in place, so no worker is ever counted succeeded or failed."""
+    launcher = lifecycle.launcher
+    return {
+        "Launcher": {"active": launcher.pods(), "succeeded": launcher.succeeded, "failed": launcher.failed},
+        "Worker": {"active": lifecycle.workers.current, "succeeded": 0, "failed": 0},
+    }
 
 
 def invalid_spec_status(problems: list[str], generation: int, previous: JsonObject, now: str) -> JsonObject:
@@ -206,7 +219,8 @@ def invalid_spec_status(problems: list[str], generation: int, previous: JsonObje
         }
     message = "invalid spec: " + "; ".join(problems)
     before = _conditions_by_type(previous)
-    status: JsonObject = {key: previous[key] for key in ("workers", "launcher", "startTime") if key in previous}
+    counts = ("workers", "launcher", "replicaStatuses", "startTime")
+    status: JsonObject = {key: previous[key] for key in counts if key in previous}
     status.update(
         {
             "phase": FAILED,

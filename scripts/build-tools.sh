@@ -6,25 +6,26 @@
 # and version, e.g. $ROOT/kubernetes-v1.36.3/bin/kube-apiserver; a tool whose
 # binaries already exist is skipped. Nothing is written inside the repository.
 #
-# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|crictl|coredns|kube-state-metrics|helm|mpi-operator ...]
-#        (no argument: all the test suites need, i.e. all but mpi-operator; exits
-#        non-zero if any fails)
+# Usage: scripts/build-tools.sh [etcd|kubernetes|kwok|crictl|coredns|kube-state-metrics|helm|mpi-operator|kueue ...]
+#        (no argument: all the test suites need; exits non-zero if any fails)
 #
 # kubernetes includes kubelet and kube-proxy, and crictl and coredns serve the
 # real-node suite (tests/e2e_node). kube-state-metrics exports the MPIJobs'
 # metrics from the metrics Component's configuration (tests/e2e_k8s/test_metrics.py).
 # helm lints, renders and installs charts/mpifn (tests/test_chart.py,
 # tests/e2e_k8s/test_chart*.py). mpi-operator is Kubeflow's MPI Operator, the
-# reference `python -m bench.race` compares with: its binary and, beside it in
-# crd/, its MPIJob CRD from the same module. Metacontroller is not built here: the
+# reference `python -m bench.race` and the Kueue tests compare with: its binary
+# and, beside it in crd/, its MPIJob CRD from the same module. kueue is Kueue's
+# manager (cmd/kueue) and, beside it in config/, the module's config/ folder
+# (CRDs, RBAC, webhook manifests). Metacontroller is not built here: the
 # tests take a path to a binary (MPIFN_METACONTROLLER_BIN) and otherwise use
 # the stand-in driver.
 #
 # Environment:
 #   MPIFN_TOOLS_DIR          cache root (default $HOME/.cache/mpifn-tools)
 #   ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION, CRICTL_VERSION,
-#   COREDNS_VERSION, KUBE_STATE_METRICS_VERSION, HELM_VERSION, MPI_OPERATOR_VERSION
-#                            override the pinned versions
+#   COREDNS_VERSION, KUBE_STATE_METRICS_VERSION, HELM_VERSION, MPI_OPERATOR_VERSION,
+#   KUEUE_VERSION            override the pinned versions
 #
 # The machine's Go (1.26) builds all of these. Should a pinned module ever
 # need Go 1.27, `export GOTOOLCHAIN=go1.27.3` is the approved way to get it.
@@ -38,6 +39,7 @@ COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 KUBE_STATE_METRICS_VERSION="${KUBE_STATE_METRICS_VERSION:-v2.20.0}"
 HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 MPI_OPERATOR_VERSION="${MPI_OPERATOR_VERSION:-v0.8.0}"
+KUEUE_VERSION="${KUEUE_VERSION:-v0.17.0}"
 
 ROOT="${MPIFN_TOOLS_DIR:-$HOME/.cache/mpifn-tools}"
 BUILD_ROOT="$ROOT/_build"
@@ -203,14 +205,23 @@ build_helm() {
     install_bins "$work/out" "$dest" helm
     cd "$ROOT"
 }
+# module_dir MODULE VERSION : where the module's extracted zip is in the module cache
+module_dir() {
+    go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
 build_mpi_operator() {
     local module=github.com/kubeflow/mpi-operator
     build_main_package mpi-operator "$MPI_OPERATOR_VERSION" "$module" "$module/cmd/mpi-operator"
-    local dir
-    dir=$(go mod download -json "$module@$MPI_OPERATOR_VERSION" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
     mkdir -p "$ROOT/mpi-operator-$MPI_OPERATOR_VERSION/crd"
-    cp "$dir/manifests/base/kubeflow.org_mpijobs.yaml" "$ROOT/mpi-operator-$MPI_OPERATOR_VERSION/crd/"
+    cp "$(module_dir "$module" "$MPI_OPERATOR_VERSION")/manifests/base/kubeflow.org_mpijobs.yaml" \
+        "$ROOT/mpi-operator-$MPI_OPERATOR_VERSION/crd/"
+}
+build_kueue() {
+    local module=sigs.k8s.io/kueue dest="$ROOT/kueue-$KUEUE_VERSION"
+    build_main_package kueue "$KUEUE_VERSION" "$module" "$module/cmd/kueue"
+    rm -rf "$dest/config"
+    cp -R "$(module_dir "$module" "$KUEUE_VERSION")/config" "$dest/config"
+    chmod -R u+w "$dest/config"
 }
 
 # run_build TOOL VERSION FUNC : build in a subshell with errexit in force
@@ -240,7 +251,7 @@ run_build() {
 }
 
 # ----------------------------------------------------------------- main
-ALL=(etcd kubernetes kwok crictl coredns kube-state-metrics helm)
+ALL=(etcd kubernetes kwok crictl coredns kube-state-metrics helm mpi-operator kueue)
 if [[ $# -gt 0 ]]; then
     WANT=("$@")
 else
@@ -278,8 +289,12 @@ for tool in "${WANT[@]}"; do
             [[ -f "$ROOT/mpi-operator-$MPI_OPERATOR_VERSION/crd/kubeflow.org_mpijobs.yaml" ]]; then
             log "mpi-operator $MPI_OPERATOR_VERSION cached"
         else run_build mpi-operator "$MPI_OPERATOR_VERSION" build_mpi_operator; fi ;;
+    kueue)
+        if have "$ROOT/kueue-$KUEUE_VERSION" kueue && [[ -d "$ROOT/kueue-$KUEUE_VERSION/config/components/crd" ]]; then
+            log "kueue $KUEUE_VERSION cached"
+        else run_build kueue "$KUEUE_VERSION" build_kueue; fi ;;
     *)
-        log "unknown tool: $tool (known: ${ALL[*]} mpi-operator)"; rc=2 ;;
+        log "unknown tool: $tool (known: ${ALL[*]})"; rc=2 ;;
     esac
 done
 
@@ -292,6 +307,7 @@ done
     echo "kube-state-metrics=$KUBE_STATE_METRICS_VERSION"
     echo "helm=$HELM_VERSION"
     echo "mpi-operator=$MPI_OPERATOR_VERSION"
+    echo "kueue=$KUEUE_VERSION"
     echo "go=$(go env GOVERSION)"
 } >"$ROOT/versions.txt"
 

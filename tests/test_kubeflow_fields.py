@@ -29,11 +29,6 @@ REFUSED = {
         "spec.runPolicy.schedulingPolicy: not implemented by mpifn (gang scheduling is the gang-volcano or "
         "gang-scheduler-plugins Component, minMember = workers + 1); remove it",
     ),
-    "runPolicy.managedBy": (
-        "kueue.x-k8s.io/multikueue",
-        'spec.runPolicy.managedBy: "kueue.x-k8s.io/multikueue" not implemented by mpifn (it would run the job '
-        "here, not leave it to that controller); remove it or set kubeflow.org/mpi-operator",
-    ),
     "mpiReplicaSpecs.Launcher.restartPolicy": (
         "OnFailure",
         'spec.mpiReplicaSpecs.Launcher.restartPolicy: "OnFailure" not implemented by mpifn (the launcher\'s pod '

@@ -42,13 +42,15 @@ def launcher_job(
     signed: Signed | None = None,
 ) -> JsonObject:
     """`frozen_template` is the pod template of the Job already running: a Job's template
-    is immutable, so once created only `suspend` may change. It is used as given, not
-    copied: the caller hands over a template of its own (hooks parse it afresh per call).
+    is immutable, so once created only `suspend` may change, and the scheduling directives
+    while it is suspended (the caller puts those in: hooks._placed_launcher_template). It is
+    used as given, not copied: the caller hands over a template of its own (hooks parse it
+    afresh per call).
     `signed` (the job's signed probe fields and their signature) goes into a new template only."""
     spec: JsonObject = {
         "backoffLimit": job.run_policy.backoff_limit,
         "suspend": suspend,
-        "template": frozen_template if frozen_template else join(_pod_template(job, settings, signed), job, gang),
+        "template": frozen_template if frozen_template else launcher_pod_template(job, settings, gang, signed),
     }
     if job.run_policy.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds
@@ -63,8 +65,63 @@ def launcher_job(
     }
 
 
+def launcher_pod_template(job: MPIJob, settings: Settings, gang: Gang | None, signed: Signed | None) -> JsonObject:
+    """The pod template of a new launcher Job, as the spec asks now."""
+    return join(_pod_template(job, settings, signed), job, gang)
+
+
+# The parts of a Job's pod template that Kubernetes lets change while the Job is suspended and
+# has not started (KEP 2926; of affinity only nodeAffinity): where Kueue writes the placement
+# a ResourceFlavor gives on admission, and takes it back on eviction.
+_DIRECTIVES = (
+    ("metadata", "labels"),
+    ("metadata", "annotations"),
+    *(("spec", f) for f in ("nodeSelector", "tolerations", "schedulingGates")),
+)
+
+
+def scheduling_directives(template: JsonObject) -> list[Any]:
+    """The scheduling directives of a pod template, in _DIRECTIVES' order, then nodeAffinity
+    (None where absent, or where the template's shape has no such field)."""
+    found = [_part(template, section).get(name) for section, name in _DIRECTIVES]
+    affinity = _part(template, "spec").get("affinity")
+    return [*found, affinity.get("nodeAffinity") if isinstance(affinity, dict) else None]
+
+
+def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObject:
+    """`kept` (the template of a launcher Job that exists) with the scheduling directives of
+    `fresh` (the one the spec asks for now), everything else as it was. A `kept` whose metadata,
+    spec or affinity is not an object is returned as it is: no directive can be put there."""
+    metadata, spec = kept.get("metadata", {}), kept.get("spec", {})
+    affinity = spec.get("affinity", {}) if isinstance(spec, dict) else None
+    if not (isinstance(metadata, dict) and isinstance(spec, dict) and isinstance(affinity, dict)):
+        return kept
+    parts = {"metadata": dict(metadata), "spec": dict(spec)}
+    *values, node_affinity = scheduling_directives(fresh)
+    for (section, name), value in zip(_DIRECTIVES, values, strict=True):
+        _put(parts[section], name, value)
+    other_affinity = {key: value for key, value in affinity.items() if key != "nodeAffinity"}
+    _put(parts["spec"], "affinity", _put(other_affinity, "nodeAffinity", node_affinity) or None)
+    return {**kept, **parts}
+
+
+def _put(obj: JsonObject, key: str, value: Any) -> JsonObject:
+    """`obj` with `key` set to `value`, or without it when `value` is None."""
+    if value is None:
+        obj.pop(key, None)
+    else:
+        obj[key] = value
+    return obj
+
+
+def _part(template: JsonObject, section: str) -> JsonObject:
+    part = template.get(section)
+    return part if isinstance(part, dict) else {}
+
+
 def _pod_template(job: MPIJob, settings: Settings, signed: Signed | None) -> JsonObject:
-    metadata, spec = pod.pod_template(job.launcher_template, naming.role_labels(job.name, api.ROLE_LAUNCHER))
+    labels = naming.pod_labels(job.name, api.ROLE_LAUNCHER, job.kubeflow_pod_labels)
+    metadata, spec = pod.pod_template(job.launcher_template, labels)
     mounts = [
         {"name": pod.MPI_VOLUME, "mountPath": api.MPI_DIR},
         *pod.mpi_mounts(job),

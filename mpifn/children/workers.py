@@ -13,7 +13,9 @@ WORKER_ENTRYPOINT = "/usr/local/bin/mpifn-worker"
 def worker_statefulset(job: MPIJob, replicas: int, settings: Settings, gang: Gang | None = None) -> JsonObject:
     """`replicas` is the running count the lifecycle asks for (0 when suspended or done)."""
     labels = naming.role_labels(job.name, api.ROLE_WORKER)
-    metadata, spec = pod.pod_template(job.worker_template, labels)
+    metadata, spec = pod.pod_template(
+        job.worker_template, naming.pod_labels(job.name, api.ROLE_WORKER, job.kubeflow_pod_labels)
+    )
     containers = [pod.hardened_container(c) for c in spec["containers"]]
     containers[0] = _sshd_container(containers[0], job, settings)
     spec["containers"] = containers

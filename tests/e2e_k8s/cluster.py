@@ -56,6 +56,8 @@ DEFAULT_VERSIONS = {
     "coredns": "v1.15.0",
     "kube-state-metrics": "v2.20.0",
     "helm": "v4.3.2",
+    "mpi-operator": "v0.8.0",
+    "kueue": "v0.17.0",
 }
 VERSION_ENV = {
     "etcd": "ETCD_VERSION",
@@ -65,6 +67,8 @@ VERSION_ENV = {
     "coredns": "COREDNS_VERSION",
     "kube-state-metrics": "KUBE_STATE_METRICS_VERSION",
     "helm": "HELM_VERSION",
+    "mpi-operator": "MPI_OPERATOR_VERSION",
+    "kueue": "KUEUE_VERSION",
 }
 
 # Annotations understood by the stages in kwok-stages/ (for the tests).
@@ -756,12 +760,18 @@ def install_operator(cluster: Cluster, base_url: str, directory: Path | None = N
     import yaml
 
     docs = [d for d in yaml.safe_load_all(operator_manifests(cluster, base_url, directory)) if d]
+
+    def parent(controller: dict) -> str:
+        resource = controller["spec"]["parentResource"]
+        return f"{resource['resource']}.{resource['apiVersion'].split('/')[0]}"
+
+    # the mpifn.dev MPIJob controller first, then the explain controller, then any API Component's
     controllers = sorted(
         (d for d in docs if d.get("kind") == "CompositeController"),
-        key=lambda c: c["spec"]["parentResource"]["resource"] != "mpijobs",
+        key=lambda c: (parent(c) != "mpijobs.mpifn.dev", parent(c) != "mpijobexplanations.mpifn.dev"),
     )
-    parents = [c["spec"]["parentResource"]["resource"] for c in controllers]
-    if parents not in (["mpijobs", "mpijobexplanations"], ["mpijobs"]):
+    parents = [parent(c) for c in controllers]
+    if parents[:2] not in (["mpijobs.mpifn.dev", "mpijobexplanations.mpifn.dev"], ["mpijobs.mpifn.dev"]):
         raise ComponentError(
             f"expected the MPIJob controller and the explain controller in {directory or 'metacontroller/'}, "
             f"found controllers of {parents}"

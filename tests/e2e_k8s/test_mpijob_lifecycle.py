@@ -8,6 +8,7 @@ with kubectl, or on the hook calls the proxy saw.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -308,6 +309,56 @@ def test_suspend_stops_every_pod_and_resume_brings_them_back(operator, k8s_clust
     assert job["status"]["startTime"] > first_start
     assert len(pods(cluster, namespace, "worker")) == 2
     assert cluster.get("job", naming.launcher_name("hello"), namespace)["spec"]["suspend"] is False
+    assert operator.errors(namespace) == []
+
+
+def place(cluster, namespace: str, node: str | None) -> None:
+    """What Kueue does to a job's templates: on admission (`node`) a flavor's node selector,
+    toleration and labels, then resume; on eviction (None) suspend and take them back."""
+    placement = (
+        {
+            "metadata": {"labels": {"flavor": node}},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": node},
+                "tolerations": [{"key": "flavor", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+        }
+        if node
+        else {"metadata": {"labels": {"flavor": None}}, "spec": {"nodeSelector": None, "tolerations": None}}
+    )
+    patch = {"spec": {"template": placement, "launcher": {"template": placement}, "runPolicy": {"suspend": not node}}}
+    cluster.kubectl("patch", MPIJOBS, "hello", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+
+
+def test_a_launcher_job_made_while_suspended_runs_with_the_directives_given_at_resume(operator, k8s_cluster, namespace):
+    """Kueue's admission, eviction and admission elsewhere, played by hand: the launcher Job
+    created suspended, and suspended again after it ran, takes each placement in place."""
+    cluster = k8s_cluster
+    job = hello(namespace, replicas=2, launcher_annotations={ANN_HOLD: "true"})
+    job["spec"]["runPolicy"] = {"suspend": True}
+    submit(cluster, job)
+    cluster.wait_for(phase_is(cluster, namespace, "Suspended"), "MPIJob phase Suspended", timeout=TIMEOUT)
+    cluster.wait_for(
+        lambda: cluster.get_or_none("job", naming.launcher_name("hello"), namespace),
+        "the launcher Job",
+        timeout=TIMEOUT,
+    )
+    nodes = cluster.node_names[:2]
+    for step, node in enumerate([nodes[0], None, nodes[1]]):
+        place(cluster, namespace, node)
+        if node is None:
+            cluster.wait_for(lambda: pods(cluster, namespace) == [], "every pod gone", timeout=TIMEOUT)
+            continue
+        running = cluster.wait_for(
+            lambda: len(r := [p for p in pods(cluster, namespace) if p["status"].get("phase") == "Running"]) == 3 and r,
+            f"launcher and 2 workers Running (admission {step})",
+            timeout=TIMEOUT,
+        )
+        for pod in running:
+            where = (pod["spec"]["nodeName"], pod["metadata"]["labels"]["flavor"])
+            assert where == (node, node), pod["metadata"]["name"]
+        launcher = cluster.get("job", naming.launcher_name("hello"), namespace)
+        assert launcher["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": node}
     assert operator.errors(namespace) == []
 
 
