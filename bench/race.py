@@ -56,7 +56,15 @@ if str(ROOT) not in sys.path:
 
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
-from tests.e2e_k8s.cluster import ANN_HOLD, INSECURE, Cluster, ComponentError, Process, operator_manifests  # noqa: E402
+from tests.e2e_k8s.cluster import (  # noqa: E402
+    ANN_HOLD,
+    INSECURE,
+    Cluster,
+    ComponentError,
+    Process,
+    http_get,
+    operator_manifests,
+)
 from tests.e2e_k8s.operators import start_kubeflow_operator  # noqa: E402
 from tests.support.driver import metacontroller_crds  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
@@ -221,7 +229,7 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
     )
-    cluster.wait_for(lambda: _get(f"http://127.0.0.1:{port}/_/health") == 200, "the functions' /_/health", 60)
+    cluster.wait_for(lambda: http_get(f"http://127.0.0.1:{port}/_/health")[0] == 200, "the functions' /_/health", 60)
     own = metacontroller_crds(crds)
     cluster.apply(*own)
     cluster.wait_crds_established([crd["metadata"]["name"] for crd in own])
@@ -242,7 +250,7 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     metacontroller = cluster.spawn_extra(
         "metacontroller", [str(binary), *flags, *rates], env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     )
-    cluster.wait_for(lambda: _get(f"http://127.0.0.1:{health}/readyz") == 200, "Metacontroller's /readyz", 60)
+    cluster.wait_for(lambda: http_get(f"http://127.0.0.1:{health}/readyz")[0] == 200, "Metacontroller's /readyz", 60)
     return Controller(
         {"metacontroller": metacontroller, "functions": functions},
         api.LABEL_ROLE,
@@ -250,14 +258,6 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
         profiler,
         f"http://127.0.0.1:{metrics}/metrics",
     )
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except OSError:
-        return 0
 
 
 # ---------------------------------------------------------------- measuring

@@ -431,8 +431,8 @@ class Cluster:
         pki = self.dir / "pki"
         pki.mkdir()
         sa_key, sa_pub = pki / "sa.key", pki / "sa.pub"
-        _run(["openssl", "genrsa", "-out", str(sa_key), "2048"], "openssl genrsa")
-        _run(["openssl", "rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)], "openssl rsa -pubout")
+        run_tool(["openssl", "genrsa", "-out", str(sa_key), "2048"], "openssl genrsa")
+        run_tool(["openssl", "rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)], "openssl rsa -pubout")
         self.sa_key = sa_key
         self.token = os.urandom(16).hex()
         tokens = pki / "tokens.csv"
@@ -721,7 +721,8 @@ def standin_compositecontroller_crd() -> dict:
             "spec": spec}  # fmt: skip
 
 
-def _run(argv: list[str], what: str) -> None:
+def run_tool(argv: list[str], what: str) -> None:
+    """Run a command-line tool to completion; a ComponentError naming `what` if it is missing or fails."""
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError as exc:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ import yaml
 
 from tests.support.server import free_port
 
-from .cluster import Cluster, ComponentError, Process, http_get, tool_binary, wait_ready
+from .cluster import Cluster, ComponentError, Process, http_get, run_tool, tool_binary, wait_ready
 
 API = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -87,12 +86,7 @@ def serving_certificate(folder: Path) -> bytes:
         "-addext",
         "subjectAltName=IP:127.0.0.1",
     ]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except FileNotFoundError as exc:
-        raise ComponentError(f"Kueue's webhook certificate: openssl is not installed ({exc})") from exc
-    if done.returncode != 0:
-        raise ComponentError(f"Kueue's webhook certificate: openssl req failed: {done.stderr.strip()}")
+    run_tool(argv, "Kueue's webhook certificate: openssl req")
     return (folder / "tls.crt").read_bytes()
 
 

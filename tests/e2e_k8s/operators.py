@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +23,7 @@ import yaml
 
 from tests.support.driver import Driver, HookProxy
 
-from .cluster import REPO_ROOT, Cluster, ComponentError, Process, install_operator, tool_binary
+from .cluster import REPO_ROOT, Cluster, ComponentError, Process, http_get, install_operator, tool_binary
 
 KUBEFLOW_HEALTH_PORT = 8080
 KUBEFLOW_COMPONENT = REPO_ROOT / "deploy" / "components" / "kubeflow"
@@ -66,14 +65,6 @@ def port_free(port: int) -> bool:
     return True
 
 
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except OSError:
-        return 0
-
-
 def kubeflow_build() -> tuple[Path, Path]:
     """Kubeflow's operator binary and its MPIJob CRD, from the tool cache."""
     binary = tool_binary("mpi-operator")
@@ -95,7 +86,7 @@ def start_kubeflow_operator(cluster: Cluster, binary: Path, crd: Path, flags: li
     argv = [str(binary), f"--kubeConfig={cluster.kubeconfig}", "--lock-namespace=mpi-operator", *flags]
     process = cluster.spawn_extra("mpi-operator", argv)
     health = f"http://127.0.0.1:{KUBEFLOW_HEALTH_PORT}/healthz"
-    cluster.wait_for(lambda: http_status(health) == 200 and process.running(), "the Kubeflow operator's /healthz", 60)
+    cluster.wait_for(lambda: http_get(health)[0] == 200 and process.running(), "the Kubeflow operator's /healthz", 60)
     return process
 
 
