@@ -1,5 +1,6 @@
 """The launcher Job: an init step that asks the probe for the hostfile, then the user's mpirun."""
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -47,11 +48,8 @@ def launcher_job(
     used as given, not copied: the caller hands over a template of its own (hooks parse it
     afresh per call).
     `signed` (the job's signed probe fields and their signature) goes into a new template only."""
-    spec: JsonObject = {
-        "backoffLimit": job.run_policy.backoff_limit,
-        "suspend": suspend,
-        "template": frozen_template if frozen_template else launcher_pod_template(job, settings, gang, signed),
-    }
+    template = frozen_template if frozen_template else launcher_pod_template(job, settings, gang, signed)
+    spec: JsonObject = {"backoffLimit": job.run_policy.backoff_limit, "suspend": suspend, "template": template}
     if job.run_policy.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds
     return {
@@ -60,9 +58,15 @@ def launcher_job(
         "metadata": {
             "name": naming.launcher_name(job.name),
             "labels": naming.role_labels(job.name, api.ROLE_LAUNCHER),
+            "annotations": {api.LAUNCHER_TEMPLATE_ANNOTATION: template_sha256(template)},
         },
         "spec": spec,
     }
+
+
+def template_sha256(template: JsonObject) -> str:
+    """The fingerprint of a pod template: SHA-256 of its JSON with sorted keys."""
+    return hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def launcher_pod_template(job: MPIJob, settings: Settings, gang: Gang | None, signed: Signed | None) -> JsonObject:
