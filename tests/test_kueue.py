@@ -8,11 +8,13 @@ from datetime import timedelta
 
 import pytest
 
+from mpifn import api
+from mpifn.children.launcher import JOB_CONTROLLER_LABELS
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
 from tests.conftest import FIXTURES, load_yaml
 from tests.support import calls
-from tests.support.metacontroller import as_observed, hook_request
+from tests.support.metacontroller import LAST_APPLIED, as_observed, hook_request
 from tests.test_hooks import T0
 
 QUEUE = "team-a"
@@ -194,6 +196,32 @@ def test_admission_puts_the_flavor_on_the_launcher_job_created_while_suspended()
     assert workers["replicas"] == 2
     assert workers["template"] == with_directives(by_kind(first)["StatefulSet"]["spec"]["template"], FLAVOR)
     assert response["status"]["phase"] == "Pending"
+
+
+def stored_server_side(children: list[dict], **statuses: dict) -> list[dict]:
+    """The children as a server-side apply leaves them: no last-applied copy; the launcher's
+    template with the labels the API server adds, and (made by another version) no
+    fingerprint that rendering it again would match."""
+    stored = observe(children, **statuses)
+    for child in stored:
+        child["metadata"]["annotations"].pop(LAST_APPLIED)
+        if child["kind"] == "Job":
+            child["metadata"]["annotations"].pop(api.LAUNCHER_TEMPLATE_ANNOTATION)
+            labels = child["spec"]["template"]["metadata"]["labels"]
+            labels.update({label: "uid-of-the-job" for label in JOB_CONTROLLER_LABELS})
+    return stored
+
+
+def test_admission_keeps_the_labels_the_api_server_put_in_the_launcher_template():
+    waiting = kubeflow_job()
+    first = sync(waiting)
+    observed = stored_server_side(first["children"], Job=SUSPENDED_JOB_STATUS)
+    stored = by_kind({"children": observed})["Job"]["spec"]["template"]
+    asked_again = by_kind(sync({**waiting, "status": first["status"]}, observed, minutes=1))["Job"]
+    assert asked_again["spec"]["template"] == stored  # the API server's labels are no directive
+    admitted = {**place(waiting, FLAVOR), "status": first["status"]}
+    launcher = by_kind(sync(admitted, observed, minutes=1))["Job"]
+    assert launcher["spec"]["template"] == with_directives(stored, FLAVOR)
 
 
 def test_a_launcher_job_that_never_ran_follows_the_spec_while_suspended():

@@ -82,19 +82,30 @@ _DIRECTIVES = (
     ("metadata", "annotations"),
     *(("spec", f) for f in ("nodeSelector", "tolerations", "schedulingGates")),
 )
+# The labels the API server puts in a Job's pod template (and requires there): not directives.
+JOB_CONTROLLER_LABELS = (
+    "batch.kubernetes.io/controller-uid",
+    "batch.kubernetes.io/job-name",
+    "controller-uid",
+    "job-name",
+)
 
 
 def scheduling_directives(template: JsonObject) -> list[Any]:
     """The scheduling directives of a pod template, in _DIRECTIVES' order, then nodeAffinity
     (None where absent, or where the template's shape has no such field)."""
     found = [_part(template, section).get(name) for section, name in _DIRECTIVES]
+    labels = found[0]
+    if isinstance(labels, dict):
+        found[0] = {key: value for key, value in labels.items() if key not in JOB_CONTROLLER_LABELS} or None
     affinity = _part(template, "spec").get("affinity")
     return [*found, affinity.get("nodeAffinity") if isinstance(affinity, dict) else None]
 
 
 def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObject:
     """`kept` (the template of a launcher Job that exists) with the scheduling directives of
-    `fresh` (the one the spec asks for now), everything else as it was. A `kept` whose metadata,
+    `fresh` (the one the spec asks for now), everything else as it was, the labels the API
+    server put there included (asking for a template without them would be refused). A `kept` whose metadata,
     spec or affinity is not an object is returned as it is: no directive can be put there."""
     metadata, spec = kept.get("metadata", {}), kept.get("spec", {})
     affinity = spec.get("affinity", {}) if isinstance(spec, dict) else None
@@ -106,6 +117,10 @@ def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObjec
         _put(parts[section], name, value)
     other_affinity = {key: value for key, value in affinity.items() if key != "nodeAffinity"}
     _put(parts["spec"], "affinity", _put(other_affinity, "nodeAffinity", node_affinity) or None)
+    kept_labels = metadata.get("labels")
+    if isinstance(kept_labels, dict):
+        server = {key: kept_labels[key] for key in JOB_CONTROLLER_LABELS if key in kept_labels}
+        _put(parts["metadata"], "labels", {**(parts["metadata"].get("labels") or {}), **server} or None)
     return {**kept, **parts}
 
 
