@@ -24,6 +24,7 @@ from mpifn.children.config import job_config
 from mpifn.children.explanation import job_explanation
 from mpifn.children.launcher import (
     UnreadableTemplate,
+    job_controller_labels,
     launcher_job,
     launcher_pod_template,
     scheduling_directives,
@@ -78,7 +79,7 @@ def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObj
         # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
-    frozen, state = _placed_launcher_template(frozen, job, state, settings, gang)
+    frozen, state = _placed_launcher_template(frozen, observed, job, state, settings, gang)
     explanation = observed.get(api.EXPLANATION_KIND, naming.explanation_name(job.name))
     report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
@@ -244,7 +245,7 @@ def _pod_template_of(job: JsonObject) -> JsonObject | None:
 
 
 def _placed_launcher_template(
-    kept: JsonObject | None, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
+    kept: JsonObject | None, observed: Observed, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
 ) -> tuple[JsonObject | None, Lifecycle]:
     """The template of the launcher Job that exists (`kept`), and the lifecycle, such that a
     suspended launcher Job runs again only with the scheduling directives the spec asks for
@@ -263,7 +264,8 @@ def _placed_launcher_template(
     if launcher.pods():
         return kept, replace(state, suspend_launcher=True)
     if not launcher.started:
-        return with_scheduling_directives(kept, fresh), state
+        stored = observed.get("Job", naming.launcher_name(job.name)) or {}
+        return with_scheduling_directives(kept, fresh, job_controller_labels(_pod_template_of(stored))), state
     return kept, replace(state, keep_launcher=False)
 
 

@@ -102,11 +102,13 @@ def scheduling_directives(template: JsonObject) -> list[Any]:
     return [*found, affinity.get("nodeAffinity") if isinstance(affinity, dict) else None]
 
 
-def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObject:
+def with_scheduling_directives(kept: JsonObject, fresh: JsonObject, server_labels: dict[str, Any]) -> JsonObject:
     """`kept` (the template of a launcher Job that exists) with the scheduling directives of
-    `fresh` (the one the spec asks for now), everything else as it was, the labels the API
-    server put there included (asking for a template without them would be refused). A `kept` whose metadata,
-    spec or affinity is not an object is returned as it is: no directive can be put there."""
+    `fresh` (the one the spec asks for now), everything else as it was, and the labels the API
+    server put in the Job's template (`server_labels`, job_controller_labels of the Job as
+    stored: asking for a template without them would remove them under server-side apply,
+    which the API server refuses). A `kept` whose metadata, spec or affinity is not an object
+    is returned as it is: no directive can be put there."""
     metadata, spec = kept.get("metadata", {}), kept.get("spec", {})
     affinity = spec.get("affinity", {}) if isinstance(spec, dict) else None
     if not (isinstance(metadata, dict) and isinstance(spec, dict) and isinstance(affinity, dict)):
@@ -117,11 +119,15 @@ def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObjec
         _put(parts[section], name, value)
     other_affinity = {key: value for key, value in affinity.items() if key != "nodeAffinity"}
     _put(parts["spec"], "affinity", _put(other_affinity, "nodeAffinity", node_affinity) or None)
-    kept_labels = metadata.get("labels")
-    if isinstance(kept_labels, dict):
-        server = {key: kept_labels[key] for key in JOB_CONTROLLER_LABELS if key in kept_labels}
-        _put(parts["metadata"], "labels", {**(parts["metadata"].get("labels") or {}), **server} or None)
+    if server_labels:
+        parts["metadata"]["labels"] = {**(parts["metadata"].get("labels") or {}), **server_labels}
     return {**kept, **parts}
+
+
+def job_controller_labels(template: Any) -> dict[str, Any]:
+    """The labels of JOB_CONTROLLER_LABELS in a pod template; none where it has no labels object."""
+    labels = _part(template, "metadata").get("labels") if isinstance(template, dict) else None
+    return {key: labels[key] for key in JOB_CONTROLLER_LABELS if key in labels} if isinstance(labels, dict) else {}
 
 
 def _put(obj: JsonObject, key: str, value: Any) -> JsonObject:
