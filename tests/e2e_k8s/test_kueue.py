@@ -505,3 +505,18 @@ def test_d_job_whose_workers_cannot_start_is_evicted_and_requeued(stack, namespa
         "stuck requeued and admitted again",
         timeout=TIMEOUT,
     )
+
+
+# ---------------------------------------------------------------- Kueue's own RBAC (last: it reads what the scenarios logged)
+
+KUEUE_USER = "system:serviceaccount:kueue-system:kueue-controller-manager"
+
+
+def test_kueue_runs_as_its_service_account_and_is_refused_nothing(stack):
+    """Kueue authenticates with a token of its module's ServiceAccount, not the harness's
+    admin, and that account's RBAC (the module's) let it do what the scenarios before this
+    one asked: its log (every Kueue of this stack, scenario d's too) has no request the API
+    server refused for want of a permission."""
+    assert stack.kueue.user == KUEUE_USER
+    assert stack.kueue.whoami() == KUEUE_USER
+    assert stack.kueue.denials() == []
