@@ -52,6 +52,14 @@ from .cluster import Cluster, ComponentError, Process, http_get, run_tool, tool_
 API = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+# whom Kueue's module's RBAC names: the user its ServiceAccount authenticates as
+USER = "system:serviceaccount:kueue-system:kueue-controller-manager"
+MPIJOBS = "mpijobs.kubeflow.org"
+# Kubeflow's pod labels, which Kueue's pod selector for an MPIJob reads
+JOB_NAME = "training.kubeflow.org/job-name"
+JOB_ROLE = "training.kubeflow.org/job-role"
+OPERATOR_NAME = "training.kubeflow.org/operator-name"
+ROLES = ("launcher", "worker")
 METRICS_CERT_DIR = "/etc/kueue/metrics/certs"
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 
@@ -348,7 +356,7 @@ def resource_flavor(
     return {"apiVersion": API, "kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec}
 
 
-def cluster_queue(name: str, cpus: dict[str, int], preemption: dict | None = None) -> dict:
+def cluster_queue(name: str, cpus: dict[str, int | str], preemption: dict | None = None) -> dict:
     """A ClusterQueue of every namespace with a cpu quota per flavor (in flavor order)."""
     flavors = [
         {"name": flavor, "resources": [{"name": "cpu", "nominalQuota": count}]} for flavor, count in cpus.items()
@@ -391,3 +399,75 @@ def workload_of(cluster: Cluster, namespace: str, job: dict) -> dict | None:
         if any(ref.get("uid") == uid for ref in workload["metadata"].get("ownerReferences", [])):
             return workload
     return None
+
+
+def queues_for(
+    cluster: Cluster, namespace: str, queue: str, cpus: dict[str, int | str], preemption: dict | None = None
+) -> None:
+    """A ClusterQueue named after the namespace with these cpu quotas per flavor, and the
+    LocalQueue `queue` in the namespace pointing at it."""
+    cluster.apply(cluster_queue(namespace, cpus, preemption), local_queue(namespace, queue, namespace))
+
+
+# ---------------------------------------------------------------- kubeflow.org MPIJobs under Kueue
+
+
+def submit(cluster: Cluster, job: dict) -> dict:
+    """Create the job (no apply: Kueue's webhook makes the queue label immutable); the stored object."""
+    return cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(job))
+
+
+def get_job(cluster: Cluster, namespace: str, name: str) -> dict:
+    return cluster.get(MPIJOBS, name, namespace)
+
+
+def pods_of(cluster: Cluster, namespace: str, name: str) -> list[dict]:
+    """The job's pods (not being deleted), by Kubeflow's job-name label."""
+    found = cluster.get("pods", namespace=namespace, selector=f"{JOB_NAME}={name}")
+    return [pod for pod in found if not pod["metadata"].get("deletionTimestamp")]
+
+
+def all_running(cluster: Cluster, namespace: str, name: str) -> list[dict] | None:
+    """The job's 3 pods (1 launcher, 2 workers) when each is Running, else None."""
+    found = pods_of(cluster, namespace, name)
+    return found if len(found) == 3 and all(p["status"].get("phase") == "Running" for p in found) else None
+
+
+def role_pods(pods: list[dict], role: str) -> list[dict]:
+    return [pod for pod in pods if pod["metadata"]["labels"].get(JOB_ROLE) == role]
+
+
+def succeeded(cluster: Cluster, namespace: str, name: str) -> dict | None:
+    job = get_job(cluster, namespace, name)
+    return job if is_true(job, "Succeeded") else None
+
+
+def admitted_workload(cluster: Cluster, namespace: str, job: dict) -> dict | None:
+    workload = workload_of(cluster, namespace, job)
+    return workload if workload is not None and is_true(workload, "Admitted") else None
+
+
+def workload_finished(cluster: Cluster, namespace: str, name: str) -> bool:
+    return is_true(workload_of(cluster, namespace, get_job(cluster, namespace, name)) or {}, "Finished")
+
+
+def active(job: dict) -> dict[str, int]:
+    """status.replicaStatuses[*].active by role (0 for a role it lists without active)."""
+    statuses = (job.get("status") or {}).get("replicaStatuses") or {}
+    return {role: int(status.get("active") or 0) for role, status in statuses.items()}
+
+
+def events_for(cluster: Cluster, namespace: str, name: str, reason: str) -> list[str]:
+    items = cluster.kubectl("get", "events", "-n", namespace, "-o", "json")["items"]
+    return [
+        e.get("message", "") for e in items if e["involvedObject"].get("name") == name and e.get("reason") == reason
+    ]
+
+
+def owned(cluster: Cluster, namespace: str, uid: str, resource: str) -> dict[str, str]:
+    """name -> uid of the objects of a resource controlled by the job."""
+    return {
+        obj["metadata"]["name"]: obj["metadata"]["uid"]
+        for obj in cluster.get(resource, namespace=namespace)
+        if any(r["uid"] == uid and r.get("controller") for r in obj["metadata"].get("ownerReferences", []))
+    }
