@@ -9,7 +9,7 @@ the end of the module, whatever happened.
 
 Every job is 1 launcher + 2 workers of the project's mpibase image, 100m CPU each: a
 quota of 300m holds one job. The launcher runs `mpirun -n 2` over the two workers; each
-rank prints its host, then blocks reading a FIFO until the test writes to it in the
+rank prints its host ("rank on HOST"), then blocks reading a FIFO until the test writes to it in the
 rank's worker (kubectl exec): the real-node counterpart of e2e_k8s's held launcher. So
 "running" here means both ranks are up, read from the launcher's log.
 """
@@ -59,7 +59,8 @@ CPU = "100m"  # each pod's request
 ONE_JOB = "300m"  # the quota of one job: launcher + 2 workers
 MAIN = "mpi"  # the container name of both roles
 RELEASE = "/tmp/release"  # the FIFO each rank waits on, in its worker
-RANK = f"mkfifo {RELEASE} && hostname && read line < {RELEASE}"
+RANK_SAYS = "rank on "  # then its host: the launcher's log has other lines too (OpenMPI's warnings)
+RANK = f'mkfifo {RELEASE} && echo "{RANK_SAYS}$(hostname)" && read line < {RELEASE}'
 SUSPENDED_BY_KUEUE = "EvictedByKueue"  # mpifn's reason after a preemption (Kubeflow's: MPIJobSuspended)
 
 
@@ -118,8 +119,10 @@ def workers(name: str) -> list[str]:
     return [naming.worker_pod_name(name, index) for index in range(2)]
 
 
-def launcher_log(node: Node, namespace: str, pod: dict) -> list[str]:
-    return node.kubectl("logs", "-n", namespace, pod["metadata"]["name"], "-c", MAIN).split()
+def rank_hosts(node: Node, namespace: str, launcher: dict) -> list[str]:
+    """The host each rank said it runs on, from the launcher's log."""
+    log = node.kubectl("logs", "-n", namespace, launcher["metadata"]["name"], "-c", MAIN)
+    return [line.removeprefix(RANK_SAYS) for line in log.splitlines() if line.startswith(RANK_SAYS)]
 
 
 def ranks_started(node: Node, namespace: str, name: str) -> list[str] | None:
@@ -129,7 +132,7 @@ def ranks_started(node: Node, namespace: str, name: str) -> list[str] | None:
     if not found:
         return None
     (launcher,) = role_pods(found, "launcher")
-    hosts = launcher_log(node, namespace, launcher)
+    hosts = rank_hosts(node, namespace, launcher)
     return hosts if len(hosts) >= 2 else None
 
 
@@ -153,7 +156,7 @@ def finish(node: Node, namespace: str, name: str) -> None:
     release(node, namespace, name)
     node.wait_for(lambda: succeeded(node, namespace, name), f"{name} Succeeded", TIMEOUT, 1)
     node.wait_for(lambda: workload_finished(node, namespace, name), f"the Workload of {name} Finished", TIMEOUT)
-    assert sorted(launcher_log(node, namespace, launcher)) == workers(name)
+    assert sorted(rank_hosts(node, namespace, launcher)) == workers(name)
 
 
 # --------------------------------------------------------------------------- a
@@ -241,6 +244,8 @@ def test_c_preempted_job_stops_then_runs_again(kueue, operator, node, namespace)
     assert owned(node, namespace, uid, "secrets") == secrets, "the SSH Secret changed"
     assert owned(node, namespace, uid, "configmaps") == configmaps, "the ConfigMap changed"
     finish(node, namespace, "low")
+    # the launcher pod the Job controller deleted on suspend was no failure (backoffLimit is 0)
+    assert get_job(node, namespace, "low")["status"]["replicaStatuses"]["Launcher"].get("failed", 0) == 0
     assert operator.errors(namespace) == []
 
 
