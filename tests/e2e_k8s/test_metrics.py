@@ -71,7 +71,11 @@ def kube_state_metrics(k8s_cluster, install, tmp_path_factory) -> Iterator[str]:
     stored = k8s_cluster.get("configmap", READER.name, READER.namespace)
     config = folder / "mpijobs.yaml"
     config.write_text(stored["data"][READER.config_key])
-    # reads as the Component's ServiceAccount, with a token of it
+    # reads as the ServiceAccount the Component binds, with a token of it; kube-state-metrics'
+    # own install makes that account (the Component only binds it), so the test does, and
+    # binds it to nothing else
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": READER.service_account}}
+    k8s_cluster.apply(account, namespace=READER.namespace)
     kubeconfig = k8s_cluster.kubeconfig_for(READER.namespace, READER.service_account, folder / "kubeconfig")
     port = free_port()
     argv = [
@@ -91,6 +95,7 @@ def kube_state_metrics(k8s_cluster, install, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         k8s_cluster.stop_extra(process)
+        k8s_cluster.kubectl("delete", "serviceaccount", READER.service_account, "-n", READER.namespace)
 
 
 # --------------------------------------------------------------------------- scraping
