@@ -75,7 +75,7 @@ _PRIVATE_ETC = (
 def kueue_home() -> Path:
     """The folder of the cached build: bin/kueue and config/ (a missing build fails here)."""
     home = tool_binary("kueue").parent.parent
-    if not (home / "config" / "components" / "crd").is_dir():
+    if not (home / "config" / "default").is_dir():
         raise ComponentError(f"{home}/config is missing: run scripts/build-tools.sh kueue again")
     return home
 

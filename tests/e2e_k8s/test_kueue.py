@@ -4,7 +4,9 @@ Each operator gets a fresh control plane (one module-scoped stack per parameter)
 kubeflow Component driven by the suite's driver, then Kubeflow's MPI Operator v0.8.0. On
 it: three kwok node pools (``default``; ``a`` and ``b`` tainted, so a pod runs there only
 with its flavor's toleration), one ResourceFlavor per pool, and the real Kueue with its
-webhooks active (kueue.py). Each test makes its own ClusterQueue and LocalQueue.
+webhooks active and its module's RBAC, running as its ServiceAccount (kueue.py). Each
+test makes its own ClusterQueue and LocalQueue; the last one checks Kueue's identity
+and that the API server refused it nothing in the scenarios.
 
 Every job is 1 launcher + 2 workers, 1 CPU each: a quota of 3 CPUs holds one job. The
 launcher pod is held running (annotation e2e.mpifn.test/hold) until the test lets it
