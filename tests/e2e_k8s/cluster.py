@@ -486,6 +486,20 @@ class Cluster:
         self.kubeconfig.write_text(json.dumps(config, indent=2))
         self.kubeconfig.chmod(0o600)
 
+    def kubeconfig_for(self, namespace: str, service_account: str, path: Path, duration: str = "12h") -> Path:
+        """A kubeconfig at `path` that authenticates as a ServiceAccount, with a token the API
+        server issues for it (TokenRequest): a component run with it may do what that account's
+        RBAC grants and nothing more."""
+        assert self.kubeconfig is not None, "the cluster is not started"
+        token = self.kubectl("create", "token", service_account, "-n", namespace, f"--duration={duration}").strip()
+        config = json.loads(self.kubeconfig.read_text())
+        user = f"{namespace}-{service_account}"
+        config["users"] = [{"name": user, "user": {"token": token}}]
+        config["contexts"][0]["context"]["user"] = user
+        path.write_text(json.dumps(config, indent=2))
+        path.chmod(0o600)
+        return path
+
     def _start_controller_manager(self) -> None:
         port = free_port()
         proc = self._spawn(

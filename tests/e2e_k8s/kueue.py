@@ -1,14 +1,22 @@
 """Kueue, the real manager, started as a process against a test Cluster (cluster.py).
 
 Built by scripts/build-tools.sh (``kueue``): the binary, and beside it the module's
-``config/`` folder, whose CRDs and webhook configurations are installed from there:
+``config/`` folder. Its ``config/default`` kustomization is built with kubectl's kustomize,
+as Kueue's users install it (namespace ``kueue-system``, names prefixed ``kueue-``, its
+labels), and of what it makes the harness installs
 
-- the CRDs of ``config/components/crd`` (its kustomization, which turns on the
-  conversion webhook of some), applied server-side;
-- the webhook configurations of ``config/components/webhook`` with each
-  ``clientConfig.service`` replaced by ``url: https://127.0.0.1:PORT/PATH`` and a
-  ``caBundle`` of a certificate made here. The webhooks are real: a labelled
-  MPIJob comes back suspended, the queue label is immutable.
+- the CRDs (some with a conversion webhook), applied server-side;
+- the RBAC: the ServiceAccount ``kueue-controller-manager``, its ClusterRoles, Roles and
+  bindings. Kueue runs with a kubeconfig holding a token of that ServiceAccount
+  (TokenRequest, :meth:`Cluster.kubeconfig_for`), so it can do what its own RBAC grants
+  and nothing more; :meth:`Kueue.denials` lists the requests its log says were refused;
+- the webhook configurations, each ``clientConfig.service`` replaced by
+  ``url: https://127.0.0.1:PORT/PATH`` and a ``caBundle`` of a certificate made here.
+  The webhooks are real: a labelled MPIJob comes back suspended, the queue label is
+  immutable.
+
+Not installed: its Deployment, Services, certificate Secret and the visibility
+APIServices (Kueue runs as a process on the machine, its visibility server off).
 
 Kueue runs with a v1beta2 Configuration: no leader election, no internal certificate
 management (so it reads the webhook's certificate from ``certDir`` and, at a fixed path,
@@ -29,7 +37,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +52,14 @@ from .cluster import Cluster, ComponentError, Process, http_get, run_tool, tool_
 API = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
-NAMESPACE = "kueue-system"
+# whom Kueue's module's RBAC names: the user its ServiceAccount authenticates as
+USER = "system:serviceaccount:kueue-system:kueue-controller-manager"
+MPIJOBS = "mpijobs.kubeflow.org"
+# Kubeflow's pod labels, which Kueue's pod selector for an MPIJob reads
+JOB_NAME = "training.kubeflow.org/job-name"
+JOB_ROLE = "training.kubeflow.org/job-role"
+OPERATOR_NAME = "training.kubeflow.org/operator-name"
+ROLES = ("launcher", "worker")
 METRICS_CERT_DIR = "/etc/kueue/metrics/certs"
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 
@@ -58,7 +75,7 @@ _PRIVATE_ETC = (
 def kueue_home() -> Path:
     """The folder of the cached build: bin/kueue and config/ (a missing build fails here)."""
     home = tool_binary("kueue").parent.parent
-    if not (home / "config" / "components" / "crd").is_dir():
+    if not (home / "config" / "default").is_dir():
         raise ComponentError(f"{home}/config is missing: run scripts/build-tools.sh kueue again")
     return home
 
@@ -98,18 +115,23 @@ def to_loopback(client_config: dict, base_url: str, ca_bundle: bytes) -> dict:
     return {"url": base_url + service.get("path", "/"), "caBundle": base64.b64encode(ca_bundle).decode()}
 
 
-def kustomized(cluster: Cluster, folder: Path) -> list[dict]:
-    text = cluster.kubectl("kustomize", str(folder))
+RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+
+
+def module_objects(cluster: Cluster, home: Path) -> list[dict]:
+    """What the module's config/default kustomization makes, built by kubectl's kustomize."""
+    text = cluster.kubectl("kustomize", str(home / "config" / "default"))
     return [doc for doc in yaml.load_all(text, Loader=yaml.CSafeLoader) if doc]
 
 
-def crds(cluster: Cluster, home: Path, base_url: str, ca_bundle: bytes) -> list[dict]:
+def of_kinds(objects: list[dict], *kinds: str) -> list[dict]:
+    """Copies of the objects of these kinds (the harness edits them)."""
+    return [copy.deepcopy(doc) for doc in objects if doc["kind"] in kinds]
+
+
+def crds(objects: list[dict], base_url: str, ca_bundle: bytes) -> list[dict]:
     """Kueue's CRDs, their conversion webhooks pointed at the loopback Kueue."""
-    found = [
-        doc
-        for doc in kustomized(cluster, home / "config" / "components" / "crd")
-        if doc["kind"] == "CustomResourceDefinition"
-    ]
+    found = of_kinds(objects, "CustomResourceDefinition")
     for crd in found:
         webhook = crd["spec"].get("conversion", {}).get("webhook")
         if webhook:
@@ -117,28 +139,38 @@ def crds(cluster: Cluster, home: Path, base_url: str, ca_bundle: bytes) -> list[
     return found
 
 
-def webhook_configurations(cluster: Cluster, home: Path, base_url: str, ca_bundle: bytes) -> list[dict]:
+def webhook_configurations(objects: list[dict], base_url: str, ca_bundle: bytes) -> list[dict]:
     """Kueue's (mutating and validating) webhook configurations, pointed at the loopback Kueue."""
-    found = [
-        doc for doc in kustomized(cluster, home / "config" / "components" / "webhook") if doc["kind"] in WEBHOOK_KINDS
-    ]
+    found = of_kinds(objects, *WEBHOOK_KINDS)
     if sorted(doc["kind"] for doc in found) != sorted(WEBHOOK_KINDS):
-        raise ComponentError(f"expected one of each of {WEBHOOK_KINDS} in Kueue's config/components/webhook")
+        raise ComponentError(f"expected one of each of {WEBHOOK_KINDS} in Kueue's config/default")
     for doc in found:
-        doc["metadata"]["name"] = f"kueue-{doc['metadata']['name']}"
         for webhook in doc["webhooks"]:
             webhook["clientConfig"] = to_loopback(webhook["clientConfig"], base_url, ca_bundle)
     return found
 
 
+def service_account(objects: list[dict]) -> tuple[str, str]:
+    """(namespace, name) of the one ServiceAccount of the module's RBAC, the one Kueue runs as."""
+    accounts = of_kinds(objects, "ServiceAccount")
+    if len(accounts) != 1:
+        raise ComponentError(f"expected one ServiceAccount in Kueue's config/default, found {len(accounts)}")
+    return accounts[0]["metadata"]["namespace"], accounts[0]["metadata"]["name"]
+
+
 def configuration(
-    webhook_port: int, health_port: int, metrics_port: int, cert_dir: Path, wait_for_pods_ready: dict | None
+    namespace: str,
+    webhook_port: int,
+    health_port: int,
+    metrics_port: int,
+    cert_dir: Path,
+    wait_for_pods_ready: dict | None,
 ) -> dict:
-    """Kueue's v1beta2 Configuration for one process on loopback."""
+    """Kueue's v1beta2 Configuration for one process on loopback, in `namespace` (its own)."""
     config: dict[str, Any] = {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
-        "namespace": NAMESPACE,
+        "namespace": namespace,
         "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"},
         "metrics": {"bindAddress": f"127.0.0.1:{metrics_port}"},
         "webhook": {"host": "127.0.0.1", "port": webhook_port, "certDir": str(cert_dir)},
@@ -155,7 +187,8 @@ def configuration(
 
 
 class Kueue:
-    """One Kueue process with its CRDs and webhooks on a Cluster.
+    """One Kueue process with its CRDs, RBAC and webhooks on a Cluster, running as its
+    ServiceAccount.
 
     Needs the kubeflow.org MPIJob CRD installed first (any operator's): readiness is a
     server-side dry run of a labelled MPIJob that Kueue's webhook must return suspended.
@@ -166,6 +199,9 @@ class Kueue:
         self.wait_for_pods_ready = wait_for_pods_ready
         self.process: Process | None = None
         self.webhooks: list[dict] = []
+        self.kubeconfig: Path | None = None  # Kueue's own: a token of its ServiceAccount
+        self.user = ""  # the user that ServiceAccount authenticates as
+        self.log_path: Path | None = None  # kept after stop, for denials()
 
     def __enter__(self) -> Kueue:
         try:
@@ -181,6 +217,9 @@ class Kueue:
         cluster = self.cluster
         assert cluster.dir is not None
         home = kueue_home()
+        objects = module_objects(cluster, home)
+        namespace, account = service_account(objects)
+        self.user = f"system:serviceaccount:{namespace}:{account}"
         folder = cluster.dir / f"kueue-{free_port()}"
         ca_bundle = serving_certificate(folder / "certs")
         ports = {"webhook": free_port(), "health": free_port(), "metrics": free_port()}
@@ -189,11 +228,16 @@ class Kueue:
         config.write_text(
             yaml.safe_dump(
                 configuration(
-                    ports["webhook"], ports["health"], ports["metrics"], folder / "certs", self.wait_for_pods_ready
+                    namespace,
+                    ports["webhook"],
+                    ports["health"],
+                    ports["metrics"],
+                    folder / "certs",
+                    self.wait_for_pods_ready,
                 )
             )
         )
-        kinds = crds(cluster, home, base_url, ca_bundle)
+        kinds = crds(objects, base_url, ca_bundle)
         cluster.kubectl(
             "apply",
             "--server-side",
@@ -205,7 +249,8 @@ class Kueue:
             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": kinds}),
         )
         cluster.wait_crds_established([crd["metadata"]["name"] for crd in kinds])
-        cluster.create_namespace(NAMESPACE)
+        cluster.apply(*of_kinds(objects, "Namespace"), *of_kinds(objects, *RBAC_KINDS))
+        self.kubeconfig = cluster.kubeconfig_for(namespace, account, folder / "kubeconfig")
         for layer in ("upper", "work"):
             (folder / "etc" / layer).mkdir(parents=True)
         argv = [
@@ -222,18 +267,19 @@ class Kueue:
             str(folder / "certs"),
             str(home / "bin" / "kueue"),
             f"--config={config}",
-            f"--kubeconfig={cluster.kubeconfig}",
+            f"--kubeconfig={self.kubeconfig}",
             # on by default, it starts an API server of its own on :8082
             "--feature-gates=VisibilityOnDemand=false",
         ]
         self.process = cluster.spawn_extra("kueue", argv)
+        self.log_path = self.process.log_path
         wait_ready(
             self.process,
             lambda: http_get(f"http://127.0.0.1:{ports['health']}/readyz")[0] == 200,
             "Kueue's /readyz (as root: it runs in a private mount namespace)",
             timeout=90,
         )
-        self.webhooks = webhook_configurations(cluster, home, base_url, ca_bundle)
+        self.webhooks = webhook_configurations(objects, base_url, ca_bundle)
         cluster.apply(*self.webhooks)
         wait_ready(
             self.process, self._suspends_labelled_jobs, "Kueue's MPIJob webhook to suspend a labelled job", timeout=60
@@ -248,6 +294,21 @@ class Kueue:
         if done.returncode != 0:
             raise ComponentError(f"a dry run of a labelled MPIJob failed: {done.stderr.strip()}")
         return bool(json.loads(done.stdout)["spec"].get("runPolicy", {}).get("suspend"))
+
+    def whoami(self) -> str:
+        """The user Kueue's kubeconfig authenticates as, by the API server's SelfSubjectReview."""
+        assert self.kubeconfig is not None, "Kueue was not started"
+        review = self.cluster.kubectl("auth", "whoami", "-o", "json", f"--kubeconfig={self.kubeconfig}")
+        return review["status"]["userInfo"]["username"]
+
+    def denials(self) -> list[str]:
+        """The lines of Kueue's log (every run on this cluster: the log is appended to) where
+        the API server refused it a request for lack of a permission (RBAC's "User X cannot
+        VERB resource"), not the other refusals a 403 carries (e.g. a namespace being deleted)."""
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        denied = re.compile(rf'User \\?"{re.escape(self.user)}\\?" cannot ')
+        return [line for line in self.log_path.read_text(errors="replace").splitlines() if denied.search(line)]
 
     def stop(self) -> None:
         """Webhook configurations first (failurePolicy Fail), then the process."""
@@ -295,7 +356,7 @@ def resource_flavor(
     return {"apiVersion": API, "kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec}
 
 
-def cluster_queue(name: str, cpus: dict[str, int], preemption: dict | None = None) -> dict:
+def cluster_queue(name: str, cpus: dict[str, int | str], preemption: dict | None = None) -> dict:
     """A ClusterQueue of every namespace with a cpu quota per flavor (in flavor order)."""
     flavors = [
         {"name": flavor, "resources": [{"name": "cpu", "nominalQuota": count}]} for flavor, count in cpus.items()
@@ -338,3 +399,75 @@ def workload_of(cluster: Cluster, namespace: str, job: dict) -> dict | None:
         if any(ref.get("uid") == uid for ref in workload["metadata"].get("ownerReferences", [])):
             return workload
     return None
+
+
+def queues_for(
+    cluster: Cluster, namespace: str, queue: str, cpus: dict[str, int | str], preemption: dict | None = None
+) -> None:
+    """A ClusterQueue named after the namespace with these cpu quotas per flavor, and the
+    LocalQueue `queue` in the namespace pointing at it."""
+    cluster.apply(cluster_queue(namespace, cpus, preemption), local_queue(namespace, queue, namespace))
+
+
+# ---------------------------------------------------------------- kubeflow.org MPIJobs under Kueue
+
+
+def submit(cluster: Cluster, job: dict) -> dict:
+    """Create the job (no apply: Kueue's webhook makes the queue label immutable); the stored object."""
+    return cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(job))
+
+
+def get_job(cluster: Cluster, namespace: str, name: str) -> dict:
+    return cluster.get(MPIJOBS, name, namespace)
+
+
+def pods_of(cluster: Cluster, namespace: str, name: str) -> list[dict]:
+    """The job's pods (not being deleted), by Kubeflow's job-name label."""
+    found = cluster.get("pods", namespace=namespace, selector=f"{JOB_NAME}={name}")
+    return [pod for pod in found if not pod["metadata"].get("deletionTimestamp")]
+
+
+def all_running(cluster: Cluster, namespace: str, name: str) -> list[dict] | None:
+    """The job's 3 pods (1 launcher, 2 workers) when each is Running, else None."""
+    found = pods_of(cluster, namespace, name)
+    return found if len(found) == 3 and all(p["status"].get("phase") == "Running" for p in found) else None
+
+
+def role_pods(pods: list[dict], role: str) -> list[dict]:
+    return [pod for pod in pods if pod["metadata"]["labels"].get(JOB_ROLE) == role]
+
+
+def succeeded(cluster: Cluster, namespace: str, name: str) -> dict | None:
+    job = get_job(cluster, namespace, name)
+    return job if is_true(job, "Succeeded") else None
+
+
+def admitted_workload(cluster: Cluster, namespace: str, job: dict) -> dict | None:
+    workload = workload_of(cluster, namespace, job)
+    return workload if workload is not None and is_true(workload, "Admitted") else None
+
+
+def workload_finished(cluster: Cluster, namespace: str, name: str) -> bool:
+    return is_true(workload_of(cluster, namespace, get_job(cluster, namespace, name)) or {}, "Finished")
+
+
+def active(job: dict) -> dict[str, int]:
+    """status.replicaStatuses[*].active by role (0 for a role it lists without active)."""
+    statuses = (job.get("status") or {}).get("replicaStatuses") or {}
+    return {role: int(status.get("active") or 0) for role, status in statuses.items()}
+
+
+def events_for(cluster: Cluster, namespace: str, name: str, reason: str) -> list[str]:
+    items = cluster.kubectl("get", "events", "-n", namespace, "-o", "json")["items"]
+    return [
+        e.get("message", "") for e in items if e["involvedObject"].get("name") == name and e.get("reason") == reason
+    ]
+
+
+def owned(cluster: Cluster, namespace: str, uid: str, resource: str) -> dict[str, str]:
+    """name -> uid of the objects of a resource controlled by the job."""
+    return {
+        obj["metadata"]["name"]: obj["metadata"]["uid"]
+        for obj in cluster.get(resource, namespace=namespace)
+        if any(r["uid"] == uid and r.get("controller") for r in obj["metadata"].get("ownerReferences", []))
+    }

@@ -4,7 +4,9 @@ Each operator gets a fresh control plane (one module-scoped stack per parameter)
 kubeflow Component driven by the suite's driver, then Kubeflow's MPI Operator v0.8.0. On
 it: three kwok node pools (``default``; ``a`` and ``b`` tainted, so a pod runs there only
 with its flavor's toleration), one ResourceFlavor per pool, and the real Kueue with its
-webhooks active (kueue.py). Each test makes its own ClusterQueue and LocalQueue.
+webhooks active and its module's RBAC, running as its ServiceAccount (kueue.py). Each
+test makes its own ClusterQueue and LocalQueue; the last one checks Kueue's identity
+and that the API server refused it nothing in the scenarios.
 
 Every job is 1 launcher + 2 workers, 1 CPU each: a quota of 3 CPUs holds one job. The
 launcher pod is held running (annotation e2e.mpifn.test/hold) until the test lets it
@@ -14,7 +16,6 @@ tests/e2e_k8s/README.md says why.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,33 +25,41 @@ from .cluster import ANN_HOLD, Cluster
 from .conftest import RESYNC_SECONDS
 from .jobs import fresh_namespace, hello, mpijob, phase_is
 from .kueue import (
+    JOB_ROLE,
+    OPERATOR_NAME,
     PRIORITY_LABEL,
     QUEUE_LABEL,
+    ROLES,
+    USER,
     WEBHOOK_KINDS,
     Kueue,
-    cluster_queue,
+    active,
+    admitted_workload,
+    all_running,
     condition,
+    events_for,
+    get_job,
     is_true,
-    local_queue,
+    owned,
+    pods_of,
     priority_class,
+    queues_for,
     resource_flavor,
+    role_pods,
+    submit,
+    succeeded,
+    workload_finished,
     workload_of,
 )
 from .operators import KubeflowOperator, MpifnOperator, Operator
 
-MPIJOBS = "mpijobs.kubeflow.org"
 POOL_LABEL = "e2e.mpifn.test/pool"
 POOLS = ("default", "a", "b")
 TAINTED = ("a", "b")
 NODES_PER_POOL = 1
 QUEUE = "queue"
 TIMEOUT = 90
-# Kubeflow's pod labels, which Kueue's pod selector for an MPIJob reads
-JOB_NAME = "training.kubeflow.org/job-name"
-JOB_ROLE = "training.kubeflow.org/job-role"
-OPERATOR_NAME = "training.kubeflow.org/operator-name"
-REPLICA_INDEX = "training.kubeflow.org/replica-index"
-ROLES = ("launcher", "worker")
+REPLICA_INDEX = "training.kubeflow.org/replica-index"  # Kubeflow's worker index label
 
 
 @dataclass(frozen=True)
@@ -146,9 +155,8 @@ def namespace(stack, request) -> Iterator[str]:
     yield from fresh_namespace(stack.cluster, request.node.name)
 
 
-def queue_for(stack: Stack, namespace: str, cpus: dict[str, int], preemption: dict | None = None) -> None:
-    """A ClusterQueue named after the namespace with these quotas, and the LocalQueue QUEUE in it."""
-    stack.cluster.apply(cluster_queue(namespace, cpus, preemption), local_queue(namespace, QUEUE, namespace))
+def queue_for(stack: Stack, namespace: str, cpus: dict[str, int | str], preemption: dict | None = None) -> None:
+    queues_for(stack.cluster, namespace, QUEUE, cpus, preemption)
 
 
 # ---------------------------------------------------------------- jobs
@@ -197,64 +205,11 @@ def kubeflow_mpijob(
     }
 
 
-def submit(cluster: Cluster, job: dict) -> dict:
-    """Create the job (no apply: Kueue's webhook makes the queue label immutable); the stored object."""
-    return cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(job))
-
-
-def get_job(cluster: Cluster, namespace: str, name: str) -> dict:
-    return cluster.get(MPIJOBS, name, namespace)
-
-
-def pods_of(cluster: Cluster, namespace: str, name: str) -> list[dict]:
-    """The job's pods (not being deleted), by Kubeflow's job-name label."""
-    found = cluster.get("pods", namespace=namespace, selector=f"{JOB_NAME}={name}")
-    return [pod for pod in found if not pod["metadata"].get("deletionTimestamp")]
-
-
-def all_running(cluster: Cluster, namespace: str, name: str) -> list[dict] | None:
-    """The job's 3 pods when each is Running, else None."""
-    found = pods_of(cluster, namespace, name)
-    return found if len(found) == 3 and all(p["status"].get("phase") == "Running" for p in found) else None
-
-
 def release_launcher(cluster: Cluster, namespace: str, name: str) -> None:
     """Let the running launcher pod complete (kwok's pod-job-complete stage)."""
-    launcher = [p for p in pods_of(cluster, namespace, name) if p["metadata"]["labels"].get(JOB_ROLE) == "launcher"]
+    launcher = role_pods(pods_of(cluster, namespace, name), "launcher")
     assert len(launcher) == 1, f"{name}: expected one launcher pod, found {len(launcher)}"
     cluster.kubectl("annotate", "pod", "-n", namespace, launcher[0]["metadata"]["name"], f"{ANN_HOLD}-")
-
-
-def succeeded(cluster: Cluster, namespace: str, name: str) -> dict | None:
-    job = get_job(cluster, namespace, name)
-    return job if is_true(job, "Succeeded") else None
-
-
-def admitted_workload(cluster: Cluster, namespace: str, job: dict) -> dict | None:
-    workload = workload_of(cluster, namespace, job)
-    return workload if workload is not None and is_true(workload, "Admitted") else None
-
-
-def active(job: dict) -> dict[str, int]:
-    """status.replicaStatuses[*].active by role (0 for a role it lists without active)."""
-    statuses = (job.get("status") or {}).get("replicaStatuses") or {}
-    return {role: int(status.get("active") or 0) for role, status in statuses.items()}
-
-
-def events_for(cluster: Cluster, namespace: str, name: str, reason: str) -> list[str]:
-    items = cluster.kubectl("get", "events", "-n", namespace, "-o", "json")["items"]
-    return [
-        e.get("message", "") for e in items if e["involvedObject"].get("name") == name and e.get("reason") == reason
-    ]
-
-
-def owned(cluster: Cluster, namespace: str, uid: str, resource: str) -> dict[str, str]:
-    """name -> uid of the objects of a resource controlled by the job."""
-    return {
-        obj["metadata"]["name"]: obj["metadata"]["uid"]
-        for obj in cluster.get(resource, namespace=namespace)
-        if any(r["uid"] == uid and r.get("controller") for r in obj["metadata"].get("ownerReferences", []))
-    }
 
 
 # ---------------------------------------------------------------- a
@@ -298,11 +253,7 @@ def test_a_quota_for_one_job_runs_three_in_turn(stack, namespace):
         release_launcher(cluster, namespace, running)
         cluster.wait_for(lambda r=running: succeeded(cluster, namespace, r), f"{running} Succeeded", timeout=TIMEOUT)
         cluster.wait_for(
-            lambda r=running: is_true(
-                workload_of(cluster, namespace, get_job(cluster, namespace, r)) or {}, "Finished"
-            ),
-            f"the Workload of {running} Finished",
-            timeout=TIMEOUT,
+            lambda r=running: workload_finished(cluster, namespace, r), f"the Workload of {running} Finished", TIMEOUT
         )
         order.append(running)
     assert sorted(order) == names
@@ -505,3 +456,16 @@ def test_d_job_whose_workers_cannot_start_is_evicted_and_requeued(stack, namespa
         "stuck requeued and admitted again",
         timeout=TIMEOUT,
     )
+
+
+# ---------------------------------------------------------------- Kueue's own RBAC (last: reads what a-f logged)
+
+
+def test_kueue_runs_as_its_service_account_and_is_refused_nothing(stack):
+    """Kueue authenticates with a token of its module's ServiceAccount, not the harness's
+    admin, and that account's RBAC (the module's) let it do what the scenarios before this
+    one asked: its log (every Kueue of this stack, scenario d's too) has no request the API
+    server refused for want of a permission."""
+    assert stack.kueue.user == USER
+    assert stack.kueue.whoami() == USER
+    assert stack.kueue.denials() == []

@@ -3,20 +3,18 @@
 The install is built as users build it (metacontroller/base with the kubeflow and metrics
 Components, hooks made local) and applied to the suite's apiserver. kube-state-metrics
 (scripts/build-tools.sh) runs out of cluster with the configuration as the apiserver
-stores it in the Component's ConfigMap, impersonating the Component's ServiceAccount, so
-that it reads with what the Component's ClusterRoleBinding grants and nothing more. It is
-scraped while MPIJobs of mpifn.dev and kubeflow.org reach each phase; every wait is on
-what a scrape or the apiserver shows, bounded.
+stores it in the Component's ConfigMap, with a token of the Component's ServiceAccount
+(Cluster.kubeconfig_for), so that it reads with what the Component's ClusterRoleBinding
+grants and nothing more. It is scraped while MPIJobs of mpifn.dev and kubeflow.org reach
+each phase; every wait is on what a scrape or the apiserver shows, bounded.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import yaml
@@ -33,7 +31,6 @@ from .jobs import MPIJOBS, TIMEOUT, hello, submit
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]
 
 READER = manifests.KUBE_STATE_METRICS
-SUBJECT = f"system:serviceaccount:{READER.namespace}:{READER.service_account}"
 KUBEFLOW_MPIJOBS = "mpijobs.kubeflow.org"
 METRICS_OBJECTS = manifests.generated_manifests()[manifests.COMPONENTS_DIR / manifests.METRICS / "metrics.yaml"]
 
@@ -74,14 +71,16 @@ def kube_state_metrics(k8s_cluster, install, tmp_path_factory) -> Iterator[str]:
     stored = k8s_cluster.get("configmap", READER.name, READER.namespace)
     config = folder / "mpijobs.yaml"
     config.write_text(stored["data"][READER.config_key])
-    kubeconfig = json.loads(Path(k8s_cluster.kubeconfig).read_text())
-    kubeconfig["users"][0]["user"]["as"] = SUBJECT  # reads as the Component's ServiceAccount
-    (folder / "kubeconfig").write_text(json.dumps(kubeconfig))
-    (folder / "kubeconfig").chmod(0o600)
+    # reads as the ServiceAccount the Component binds, with a token of it; kube-state-metrics'
+    # own install makes that account (the Component only binds it), so the test does, and
+    # binds it to nothing else
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": READER.service_account}}
+    k8s_cluster.apply(account, namespace=READER.namespace)
+    kubeconfig = k8s_cluster.kubeconfig_for(READER.namespace, READER.service_account, folder / "kubeconfig")
     port = free_port()
     argv = [
         str(tool_binary("kube-state-metrics")),
-        f"--kubeconfig={folder / 'kubeconfig'}",
+        f"--kubeconfig={kubeconfig}",
         "--custom-resource-state-only",
         f"--custom-resource-state-config-file={config}",
         "--host=127.0.0.1",
@@ -96,6 +95,7 @@ def kube_state_metrics(k8s_cluster, install, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         k8s_cluster.stop_extra(process)
+        k8s_cluster.kubectl("delete", "serviceaccount", READER.service_account, "-n", READER.namespace)
 
 
 # --------------------------------------------------------------------------- scraping

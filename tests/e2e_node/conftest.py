@@ -8,8 +8,9 @@
   from its release manifests when MPIFN_METACONTROLLER_BIN names one
   (in_cluster.py), else only its CompositeController kind for the stand-in.
 - ``install`` / ``functions`` (session): mpifn installed with Helm as the README
-  says (charts/mpifn, plain variant with auth): the three functions run as pods
-  from the images built here behind their Services, the CRDs are established.
+  says (charts/mpifn, plain variant with auth, the kubeflow.org API too): the three
+  functions run as pods from the images built here behind their Services, the CRDs
+  are established.
 - ``operator`` (session): deploy/plain's CompositeControllers driven by the
   real Metacontroller when MPIFN_METACONTROLLER_BIN names one, installed in the
   cluster from its release manifests (in_cluster.py: a pod calling the functions'
@@ -129,7 +130,12 @@ def install(node, metacontroller) -> Install:
     helm = Helm(node.dir / "helm", node.kubeconfig)
     image = project_images()[1]  # <registry>/sync:<tag>
     registry, tag = image.rsplit("/", 1)[0], image.rpartition(":")[2]
-    values = {"platform": "plain", "auth": {"enabled": True}, "image": {"registry": registry, "tag": tag}}
+    values = {
+        "platform": "plain",
+        "auth": {"enabled": True},
+        "image": {"registry": registry, "tag": tag},
+        "apis": {"kubeflow": True},  # kubeflow.org MPIJobs too, the API Kueue admits (test_kueue_on_node.py)
+    }
     helm.run("install", "mpifn", str(CHART), *set_json(values))
     node.wait_crds_established(
         [c["metadata"]["name"] for c in yaml.safe_load_all((CHART / "crds" / "mpifn.yaml").read_text())]
@@ -144,7 +150,8 @@ def install(node, metacontroller) -> Install:
     for name, url in urls.items():  # kube-proxy follows the endpoints a moment after the rollout
         node.wait_for(lambda url=url: answers(f"{url}/_/health"), f"{name} answering on its ClusterIP", timeout=60)
     controllers = sorted(
-        node.get("compositecontrollers"), key=lambda c: c["spec"]["parentResource"]["resource"] != "mpijobs"
+        node.get("compositecontrollers"),
+        key=lambda c: c["spec"]["parentResource"] != {"apiVersion": "mpifn.dev/v1", "resource": "mpijobs"},
     )
     return Install(urls, controllers)
 
