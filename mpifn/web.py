@@ -5,6 +5,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -158,6 +159,7 @@ def traceback_frames(error: BaseException) -> tuple[list[str], int]:
 
 # Digits as "0", everything else as " ".
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")
 _INTEGER_RANGE = range(-(2**63), 2**64)  # int64 and uint64; Kubernetes stores int64
 
 
@@ -168,16 +170,30 @@ def decode(body: bytes) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise ValueError(f"not JSON ({error})") from None
-    # orjson reads an integer beyond 64 bits as a float. Such an integer has 19 digits or
-    # more in a row, and any 19 bytes in a row hold four whose offsets are consecutive
-    # multiples of 4: without four digits in a row among every fourth byte, there is none.
-    # Otherwise the standard library looks at the integers (rare: a long number in a string).
-    if b"0000" in body[::4].translate(_DIGITS_ONLY):
+    # orjson reads an integer beyond 64 bits as a float; such an integer has 19 digits or
+    # more in a row. Only then does the standard library look at the integers (rare: a long
+    # number in a string).
+    if has_long_digit_run(body):
         try:
             json.loads(body, parse_int=integer_in_64_bits)
         except RecursionError:
             raise ValueError("nested too deeply to check its integers") from None
     return value
+
+
+def has_long_digit_run(body: bytes) -> bool:
+    """Whether `body` holds 19 digits in a row, without scanning every byte: any 19 bytes in
+    a row hold four whose offsets are consecutive multiples of 4, so a run shows as four
+    digits in a row among every fourth byte; only around those (few, but common in API
+    objects: timestamps) is the run itself looked for."""
+    sampled = body[::4].translate(_DIGITS_ONLY)
+    at = sampled.find(b"0000")
+    while at != -1:
+        start = 4 * at  # a run covering it starts at most 3 bytes earlier
+        if _LONG_DIGIT_RUN.search(body, max(start - 3, 0), start + 19):
+            return True
+        at = sampled.find(b"0000", at + 1)
+    return False
 
 
 def integer_in_64_bits(text: str) -> int:

@@ -5,6 +5,7 @@ fraction or exponent may be written in another notation of the same double, and 
 no Kubernetes object can be (integers beyond 64 bits, NaN, lone surrogates) get a 400."""
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,3 +84,20 @@ def test_an_integer_beyond_64_bits_anywhere_is_a_400(value, big, where):
                         json.dumps(document).encode()), Settings())  # fmt: skip
     assert reply.status == 400
     assert "does not fit in 64 bits" in json.loads(reply.body)["error"]
+
+
+@for_properties()
+@given(st.lists(st.sampled_from([b"0", b"7", b"9", b"-", b":", b"T", b'"', b"12345", b"9999999999"]), max_size=80))
+def test_the_long_digit_run_check_is_exactly_a_search_for_19_digits(parts):
+    body = b"".join(parts)
+    assert web.has_long_digit_run(body) == (re.search(rb"[0-9]{19}", body) is not None)
+
+
+def test_timestamps_dense_with_digits_are_no_long_digit_run():
+    """API objects are full of them (managedFields, conditions): the standard library's second
+    reading of the body is for 19 digits in a row only."""
+    stamps = [{"time": f"2026-12-06T16:{minute:02d}:03Z", "uid": "12345671234567"} for minute in range(60)]
+    body = json.dumps({"managedFields": stamps}).encode()
+    assert b"0000" in body[::4].translate(web._DIGITS_ONLY)  # what the check looked at before
+    assert not web.has_long_digit_run(body)
+    assert web.has_long_digit_run(body.replace(b"12345671234567", b"1234567123456712345", 1))
