@@ -45,9 +45,7 @@ def post(function: str, request: Any, path: str = "/", app: App = APP) -> tuple[
     return reply.status, json.loads(reply.body)
 
 
-def steady(
-    parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None, app: App = APP
-):
+def steady(parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None, app: App = APP):
     """The job's sync request once its children exist: workers half ready, the launcher
     active (or as given), the status the previous sync wrote."""
     first = calls.sync(hook_request(parent), now=now, settings=app.settings)
