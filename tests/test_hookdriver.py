@@ -1,4 +1,4 @@
-"""The stand-in for Metacontroller (tests/e2e_k8s/hookdriver.py) behaves as the real v4.17.2 does.
+"""The stand-in for Metacontroller (testkit/hookdriver.py) behaves as the real v4.17.2 does.
 
 These are its pure parts and its writes against a fake API server; the cluster
 suite runs the same behaviours end to end with either driver.
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e_k8s import hookdriver
-from tests.e2e_k8s.hookdriver import (
+from testkit import hookdriver
+from testkit.hookdriver import (
     LAST_APPLIED,
     HookDriver,
     WorkQueue,

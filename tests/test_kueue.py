@@ -10,9 +10,9 @@ import pytest
 
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
+from testkit import calls
+from testkit.metacontroller import as_observed, hook_request
 from tests.conftest import FIXTURES, load_yaml
-from tests.support import calls
-from tests.support.metacontroller import as_observed, hook_request
 from tests.test_hooks import T0
 
 QUEUE = "team-a"

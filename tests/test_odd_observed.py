@@ -16,8 +16,8 @@ import pytest
 from mpifn import api
 from mpifn.endpoints import App
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support.metacontroller import CHILD_RULES, as_observed, hook_request, with_status
+from testkit import calls
+from testkit.metacontroller import CHILD_RULES, as_observed, hook_request, with_status
 
 LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
 ODD = [None, True, 7, 1.5, "x", [], [1], {}]  # one of each JSON type, empty and not

@@ -36,7 +36,7 @@ def test_the_openapi_is_of_the_kubernetes_version_the_tests_run():
     assert committed["source"] == f"k8s.io/kubernetes@{podtemplate.KUBERNETES_VERSION} {podtemplate.SOURCE}"
     build_tools = (ROOT / "scripts" / "build-tools.sh").read_text()
     assert f'KUBERNETES_VERSION="${{KUBERNETES_VERSION:-{committed["kubernetes"]}}}"' in build_tools
-    cluster = (ROOT / "tests" / "e2e_k8s" / "cluster.py").read_text()
+    cluster = (ROOT / "testkit" / "cluster.py").read_text()
     assert re.search(rf'"kubernetes": "{re.escape(committed["kubernetes"])}"', cluster)
 
 

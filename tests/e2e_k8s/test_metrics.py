@@ -25,9 +25,9 @@ from prometheus_client.samples import Sample
 
 from mpifn import manifests, metrics
 from mpifn.lifecycle import FAILED, PENDING, RUNNING, SUCCEEDED, SUSPENDED
-from tests.support.server import free_port
+from testkit.cluster import ANN_FAIL, ANN_HOLD, REPO_ROOT, Cluster, operator_manifests, tool_binary
+from testkit.server import free_port
 
-from .cluster import ANN_FAIL, ANN_HOLD, REPO_ROOT, Cluster, operator_manifests, tool_binary
 from .jobs import MPIJOBS, TIMEOUT, hello, submit
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]

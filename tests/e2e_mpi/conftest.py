@@ -1,4 +1,4 @@
-"""Fixtures of the real MPI runs (see lab.py for the setup they build)."""
+"""Fixtures of the real MPI runs (see testkit/lab.py for the setup they build)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_mpi.lab import (
-    HERE,
+from testkit.lab import (
     IMAGE_DIR,
     PROBE_KEY_VARIABLE,
     REPO,
@@ -26,6 +25,8 @@ from tests.e2e_mpi.lab import (
     _wait_gone,
     run,
 )
+
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config):

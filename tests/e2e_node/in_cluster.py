@@ -19,10 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e_k8s.cluster import ComponentError
-from tests.support.driver import RealMetacontroller
-
-from .node import Node, project_images, run
+from testkit.cluster import ComponentError
+from testkit.driver import RealMetacontroller
+from testkit.node import Node, project_images, run
 
 NAMESPACE = "metacontroller"
 IMAGE_REPOSITORY = "localhost/mpifn-e2e/metacontroller"
@@ -65,7 +64,7 @@ def release_objects(manifests: Path, image: str) -> list[dict]:
 
 
 class InClusterMetacontroller:
-    """The same reading surface the node tests use from tests/support/driver.Driver."""
+    """The same reading surface the node tests use from testkit/driver.Driver."""
 
     def __init__(self, node: Node, release: RealMetacontroller) -> None:
         self.node, self.release = node, release

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from .node import NODE_IP, NODE_NAME, project_images
+from testkit.node import NODE_IP, NODE_NAME, project_images
 
 pytestmark = pytest.mark.e2e_node
 

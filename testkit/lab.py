@@ -39,9 +39,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 IMAGE_DIR = REPO / "images" / "mpibase"
-HERE = Path(__file__).resolve().parent
 
 SUBNET_PREFIX = "10.231.0."
 GATEWAY_IP = SUBNET_PREFIX + "2"
@@ -201,7 +200,7 @@ def render_job(
     """Call the real mpifn.hooks.sync for a fresh MPIJob, with the settings of this process's
     environment (the probe key the test set there) and MPIFN_INIT_DEADLINE_SECONDS."""
     from mpifn.settings import settings_from
-    from tests.support import calls
+    from testkit import calls
 
     spec: dict = {
         "replicas": replicas,
@@ -338,6 +337,12 @@ class Lab:
     workers: dict[int, Proc] = field(default_factory=dict)
     made_etc_netns: bool = False
 
+    @property
+    def rendered(self) -> RenderedJob:
+        if self.job is None:
+            raise RuntimeError("the lab has no job yet: call setup(job) first")
+        return self.job
+
     # ---- names
     def ns(self, role: str) -> str:
         return f"{NS_PREFIX}{self.tag}-{role}"
@@ -357,7 +362,7 @@ class Lab:
         self._make_network()
 
     def _write_job_files(self) -> None:
-        job = self.job
+        job = self.rendered
         ssh_dir = self.etc_mpi / "ssh"
         config_dir = self.etc_mpi / "config"
         for d in (self.root, self.root / "etc"):
@@ -392,7 +397,7 @@ class Lab:
         Workers do NOT resolve the launcher: a Job's pod gets no DNS record
         unless it sets hostname + subdomain, which the launcher does not.
         """
-        job = self.job
+        job = self.rendered
         lines = [
             "127.0.0.1\tlocalhost",
             f"{GATEWAY_IP}\tgateway.openfaas gateway.openfaas.svc.cluster.local",
@@ -404,7 +409,7 @@ class Lab:
         return "\n".join(lines) + "\n"
 
     def _make_network(self) -> None:
-        job = self.job
+        job = self.rendered
         self.made_etc_netns = not Path("/etc/netns").exists()
         self.bridge = f"mfb{self.tag}"
         run(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -532,7 +537,7 @@ class Lab:
         raise AssertionError(f"probe server did not answer {url}:\n{proc.log.read_text()}")
 
     def start_worker(self, index: int) -> Proc:
-        job = self.job
+        job = self.rendered
         env = self._env(rewrite_etc_mpi(job.worker_env, self.root))
         env.setdefault("MPIFN_SSH_KEY_DIR", str(self.etc_mpi / "ssh"))
         env["MPIFN_SSHD_DIR"] = str(self.user.home / f"sshd-{self.tag}-w{index}")
@@ -543,7 +548,7 @@ class Lab:
         return proc
 
     def start_workers(self, skip=()) -> None:
-        for i in range(self.job.replicas):
+        for i in range(self.rendered.replicas):
             if i not in skip:
                 self.start_worker(i)
 
@@ -576,7 +581,7 @@ class Lab:
         )
         proc = self.spawn(
             f"notssh{index}",
-            self.in_ns(f"w{index}", [sys.executable, "-c", code, str(self.job.ssh_port), banner]),
+            self.in_ns(f"w{index}", [sys.executable, "-c", code, str(self.rendered.ssh_port), banner]),
             self._env(),
         )
         self.wait_for_log(proc, "listening")
@@ -584,7 +589,7 @@ class Lab:
 
     def run_init(self, timeout: float | None = None) -> InitResult:
         """The launcher's init step: the image's script with sync's init env."""
-        job = self.job
+        job = self.rendered
         env = self._env(rewrite_etc_mpi(job.init_env, self.root))
         env.setdefault("MPIFN_HOSTFILE", str(self.hostfile))
         deadline = int(env.get("MPIFN_INIT_DEADLINE_SECONDS", "300"))
@@ -602,7 +607,7 @@ class Lab:
 
     def run_mpi(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
         """argv (mpirun ...) on the launcher with the environment sync gave its container."""
-        job = self.job
+        job = self.rendered
         env = self._env(rewrite_etc_mpi(job.launcher_env, self.root))
         cmd = self.in_ns("l", argv, hostname=f"{job.name}-launcher")
         try:
@@ -629,8 +634,8 @@ class Lab:
         init = self.run_init()
         if init.returncode != 0:
             return Launch(init=init, mpi=None)
-        argv = list(self.job.launcher_command)
-        binary = MPI_LAUNCHERS[self.job.implementation]
+        argv = list(self.rendered.launcher_command)
+        binary = MPI_LAUNCHERS[self.rendered.implementation]
         if argv and argv[0] in ("mpirun", "mpiexec"):
             argv[0] = binary
         return Launch(init=init, mpi=self.run_mpi(argv, timeout=timeout))

@@ -38,7 +38,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e_k8s.cluster import (
+from testkit.cluster import (
     Cluster,
     ComponentError,
     control_plane_binaries,
@@ -46,7 +46,7 @@ from tests.e2e_k8s.cluster import (
     tool_binary,
     wait_ready,
 )
-from tests.support.server import free_port
+from testkit.server import free_port
 
 LOCK = Path("/tmp/mpifn-e2e-node.lock")
 NODE_NAME = "mpifn-node"

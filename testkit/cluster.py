@@ -11,7 +11,7 @@ Components (binaries built by scripts/build-tools.sh into the tool cache):
 - kwok, which plays the kubelet of fake nodes and moves pods through the
   stages in ``kwok-stages/``.
 
-Metacontroller is not one of them: tests/support/driver.py runs the binary
+Metacontroller is not one of them: testkit/driver.py runs the binary
 named by MPIFN_METACONTROLLER_BIN, or the stand-in ``hookdriver.py``.
 
 Everything listens on 127.0.0.1 on free ports, lives in one temporary folder
@@ -40,10 +40,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.support.server import free_port
+from testkit.server import free_port
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parent.parent
+REPO_ROOT = HERE.parent
 STAGES_DIR = HERE / "kwok-stages"
 
 # Same defaults as scripts/build-tools.sh; the cache's versions.txt (written

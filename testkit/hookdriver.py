@@ -2,7 +2,7 @@
 
 CI has no Metacontroller binary (the project carries no recipe to build one),
 so this driver plays its part; with MPIFN_METACONTROLLER_BIN set the suites
-run the real binary instead (tests/support/driver.py). It follows the shipped
+run the real binary instead (testkit/driver.py). It follows the shipped
 CompositeController (parentResource, childResources and their updateStrategy,
 generateSelector, resyncPeriodSeconds, v2 sync and finalize hooks with their
 timeouts) and does what the real controller does where a user can see it:
@@ -61,8 +61,7 @@ from functools import partial
 from typing import Any
 
 from mpifn import api
-
-from .cluster import INSECURE, Cluster
+from testkit.cluster import INSECURE, Cluster
 
 LAST_APPLIED = api.LAST_APPLIED_ANNOTATION  # the real Metacontroller's name, in one place
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # v2 decodes strictly
