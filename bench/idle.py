@@ -32,8 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from testkit.cluster import ANN_HOLD, Cluster, install_operator  # noqa: E402
+from testkit.cluster import Cluster  # noqa: E402
 from testkit.driver import Driver, HookProxy  # noqa: E402
+from testkit.kwok import ANN_HOLD  # noqa: E402
+from testkit.manifests import install_operator  # noqa: E402
 from testkit.server import serve  # noqa: E402
 
 NAMESPACE = "idle"

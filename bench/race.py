@@ -56,17 +56,13 @@ if str(ROOT) not in sys.path:
 
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
-from testkit.cluster import (  # noqa: E402
-    ANN_HOLD,
-    INSECURE,
-    Cluster,
-    ComponentError,
-    Process,
-    http_get,
-    operator_manifests,
-)
+from testkit.cluster import Cluster  # noqa: E402
 from testkit.driver import metacontroller_crds  # noqa: E402
 from testkit.kubeflow import start_kubeflow_operator  # noqa: E402
+from testkit.kwok import ANN_HOLD  # noqa: E402
+from testkit.loopback import INSECURE, http_get  # noqa: E402
+from testkit.manifests import operator_manifests  # noqa: E402
+from testkit.processes import ComponentError, Process  # noqa: E402
 from testkit.server import free_port  # noqa: E402
 
 NAMESPACE = "race"

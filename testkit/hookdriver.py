@@ -61,7 +61,8 @@ from functools import partial
 from typing import Any
 
 from mpifn import api
-from testkit.cluster import INSECURE, Cluster
+from testkit.cluster import Cluster
+from testkit.loopback import INSECURE
 
 LAST_APPLIED = api.LAST_APPLIED_ANNOTATION  # the real Metacontroller's name, in one place
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # v2 decodes strictly

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from testkit.cluster import Cluster, ComponentError, Process, http_get, tool_binary
+from testkit.cluster import Cluster
+from testkit.loopback import http_get
+from testkit.processes import ComponentError, Process
+from testkit.tools import tool_binary
 
 KUBEFLOW_HEALTH_PORT = 8080
 

@@ -32,8 +32,9 @@ from pathlib import Path
 import pytest
 
 from mpifn.manifests import generated_manifests
-from testkit.cluster import Cluster, install_operator, standin_compositecontroller_crd
+from testkit.cluster import Cluster
 from testkit.driver import Driver, HookProxy
+from testkit.manifests import install_operator, standin_compositecontroller_crd
 from testkit.server import serve
 
 from .jobs import fresh_namespace

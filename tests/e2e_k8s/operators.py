@@ -20,9 +20,11 @@ from typing import Protocol
 
 import yaml
 
-from testkit.cluster import REPO_ROOT, Cluster, Process, install_operator
+from testkit.cluster import REPO_ROOT, Cluster
 from testkit.driver import Driver, HookProxy
 from testkit.kubeflow import kubeflow_build, start_kubeflow_operator
+from testkit.manifests import install_operator
+from testkit.processes import Process
 
 KUBEFLOW_COMPONENT = REPO_ROOT / "deploy" / "components" / "kubeflow"
 

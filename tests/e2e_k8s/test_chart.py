@@ -28,8 +28,10 @@ import yaml
 from mpifn import chart, manifests
 from mpifn.cli import version
 from mpifn.manifests import image_overlay
-from testkit.cluster import HOOK_BASE_URL, REPO_ROOT, Cluster, standin_compositecontroller_crd, tool_binary
+from testkit.cluster import REPO_ROOT, Cluster
 from testkit.driver import Driver, metacontroller_crds, real_metacontroller
+from testkit.manifests import HOOK_BASE_URL, standin_compositecontroller_crd
+from testkit.tools import tool_binary
 from tests.support.helm import CHART, Helm, set_json
 
 from .conftest import RESYNC_SECONDS

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from mpifn.cli import job_problems, render
-from testkit.cluster import REPO_ROOT, KubectlError
+from testkit.cluster import REPO_ROOT
+from testkit.kubectl import KubectlError
 
 from .conftest import CRDS
 

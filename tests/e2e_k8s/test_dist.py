@@ -21,7 +21,8 @@ import yaml
 
 from mpifn import manifests
 from mpifn.cli import dist_name, write_dist
-from testkit.cluster import REPO_ROOT, Cluster, tool_binary
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.tools import tool_binary
 
 from .test_kustomizations import READY, assert_wired
 

@@ -25,8 +25,11 @@ from prometheus_client.samples import Sample
 
 from mpifn import manifests, metrics
 from mpifn.lifecycle import FAILED, PENDING, RUNNING, SUCCEEDED, SUSPENDED
-from testkit.cluster import ANN_FAIL, ANN_HOLD, REPO_ROOT, Cluster, operator_manifests, tool_binary
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.kwok import ANN_FAIL, ANN_HOLD
+from testkit.manifests import operator_manifests
 from testkit.server import free_port
+from testkit.tools import tool_binary
 
 from .jobs import MPIJOBS, TIMEOUT, hello, submit
 

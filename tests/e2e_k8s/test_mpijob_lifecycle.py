@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mpifn import api, naming
-from testkit.cluster import ANN_FAIL, ANN_HOLD
+from testkit.kwok import ANN_FAIL, ANN_HOLD
 
 from .jobs import (
     MPIJOBS,

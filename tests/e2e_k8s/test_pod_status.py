@@ -17,7 +17,8 @@ import uuid
 import pytest
 
 from mpifn import api
-from testkit.cluster import ANN_EXIT_CODE, ANN_FAIL, ANN_HOLD, ANN_REASON, Cluster
+from testkit.cluster import Cluster
+from testkit.kwok import ANN_EXIT_CODE, ANN_FAIL, ANN_HOLD, ANN_REASON
 
 from .jobs import MPIJOBS, TIMEOUT, hello, mpijob, owned_children, pods, wait_settled
 

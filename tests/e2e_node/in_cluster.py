@@ -19,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from testkit.cluster import ComponentError
 from testkit.driver import RealMetacontroller
-from testkit.node import Node, project_images, run
+from testkit.host import run
+from testkit.node import Node, project_images
+from testkit.processes import ComponentError
 
 NAMESPACE = "metacontroller"
 IMAGE_REPOSITORY = "localhost/mpifn-e2e/metacontroller"

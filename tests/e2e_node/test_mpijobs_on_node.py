@@ -14,7 +14,8 @@ import yaml
 
 from mpifn import api, naming
 from testkit.cluster import REPO_ROOT
-from testkit.node import Node, project_images, run
+from testkit.host import run
+from testkit.node import Node, project_images
 from tests.e2e_k8s.jobs import MPIJOBS, hello, phase_is, pods
 
 from .conftest import INIT_DEADLINE_SECONDS
