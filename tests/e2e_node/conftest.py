@@ -36,9 +36,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.containers import project_images
 from testkit.driver import Driver, HookProxy, real_metacontroller
 from testkit.manifests import standin_compositecontroller_crd
-from testkit.node import Node, project_images
+from testkit.node import Node
 from testkit.processes import ComponentError
 from tests.e2e_k8s.jobs import fresh_namespace
 from tests.support.helm import CHART, Helm, set_json

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
+from testkit.containers import project_images
 from testkit.driver import RealMetacontroller
 from testkit.host import run
-from testkit.node import Node, project_images
+from testkit.node import Node
 from testkit.processes import ComponentError
 
 NAMESPACE = "metacontroller"

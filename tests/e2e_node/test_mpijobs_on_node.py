@@ -14,8 +14,9 @@ import yaml
 
 from mpifn import api, naming
 from testkit.cluster import REPO_ROOT
+from testkit.containers import project_images
 from testkit.host import run
-from testkit.node import Node, project_images
+from testkit.node import Node
 from tests.e2e_k8s.jobs import MPIJOBS, hello, phase_is, pods
 
 from .conftest import INIT_DEADLINE_SECONDS
