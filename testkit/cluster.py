@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from testkit.credentials import admin_token, service_account_keys, write_kubeconfig
 from testkit.kwok import FakeNodes
@@ -93,7 +94,7 @@ class Cluster(ProcessGroup, FakeNodes):
 
     # -- lifecycle ---------------------------------------------------------
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -118,7 +119,7 @@ class Cluster(ProcessGroup, FakeNodes):
     def start_steps(self) -> list[Step]:
         return [*self.control_plane_steps(), ("kwok", self._start_kwok), ("fake nodes", self._add_fake_nodes)]
 
-    def start(self) -> Cluster:
+    def start(self) -> Self:
         t0 = time.monotonic()
         self.bin = self.binaries()
         self.dir = self.make_dir()

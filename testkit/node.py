@@ -130,10 +130,6 @@ class Node(ContainerRuntime, Cluster):
             ("kube-proxy", self._start_kube_proxy),
         ]
 
-    def start(self) -> Node:
-        super().start()
-        return self
-
     def stop(self) -> None:
         """Stop and undo everything; safe after a partial start, never raises."""
         if self.dir is None:
