@@ -23,6 +23,9 @@ calls: the events that made it look at a job again, whether or not a sync follow
 capacity: created, Running, deleted) and reports each controller's CPU per churned pod:
 what a busy cluster's unrelated pods cost each operator.
 
+--apply-strategy sets Metacontroller's (default server-side-apply, as the README advises;
+dynamic-apply is Metacontroller's own default).
+
 --qps/--burst set the client rate limits of both controllers (Kubeflow's --kube-api-qps and
 --kube-api-burst, Metacontroller's --client-go-qps and --client-go-burst); without them each
 keeps its defaults. --kcm-qps/--kcm-burst set kube-controller-manager's, whose StatefulSet
@@ -57,7 +60,7 @@ if str(ROOT) not in sys.path:
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
 from testkit.cluster import Cluster  # noqa: E402
-from testkit.driver import metacontroller_crds  # noqa: E402
+from testkit.driver import APPLY_STRATEGIES, metacontroller_crds  # noqa: E402
 from testkit.kubeflow import start_kubeflow_operator  # noqa: E402
 from testkit.kwok import ANN_HOLD  # noqa: E402
 from testkit.loopback import INSECURE, http_get  # noqa: E402
@@ -103,6 +106,7 @@ class Settings:
     other_pods: int = 0
     pprof: Path | None = None  # Metacontroller's CPU profile of the first pprof_seconds after submission
     pprof_seconds: int = 60
+    apply_strategy: str | None = None  # Metacontroller's --apply-strategy; None: its default
 
 
 @dataclass
@@ -239,6 +243,8 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     rates = [] if settings.qps is None else [f"--client-go-qps={settings.qps}", f"--client-go-burst={settings.burst}"]
     if settings.metacontroller_workers is not None:
         rates.append(f"--workers={settings.metacontroller_workers}")
+    if settings.apply_strategy is not None:
+        rates.append(f"--apply-strategy={settings.apply_strategy}")
     profiler = None
     if settings.pprof is not None:
         profiler = f"127.0.0.1:{free_port()}"
@@ -587,6 +593,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kcm-qps", type=int, help="kube-controller-manager's client QPS (default: its own)")
     parser.add_argument("--kcm-burst", type=int)
     parser.add_argument("--metacontroller-workers", type=int, help="Metacontroller's --workers (default: its own, 5)")
+    parser.add_argument(
+        "--apply-strategy",
+        choices=APPLY_STRATEGIES,
+        default=APPLY_STRATEGIES[0],
+        help="Metacontroller's --apply-strategy (default: the README's, server-side-apply)",
+    )
     parser.add_argument("--settle", type=float, default=20.0, help="seconds measured after all pods run")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--operators", default="kubeflow,mpifn")
@@ -622,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         args.other_pods,
         args.pprof,
         args.pprof_seconds,
+        args.apply_strategy,
     )
     starters = {
         "kubeflow": (lambda c: start_kubeflow(c, args.kubeflow_bin, args.kubeflow_crd, settings), kubeflow_job),

@@ -42,6 +42,9 @@ DEFAULT_SSH_PORT: Final = 2222
 
 # Where Metacontroller keeps what it last applied of a child (JSON in a string).
 LAST_APPLIED_ANNOTATION: Final = "metacontroller.k8s.io/last-applied-configuration"
+# The fingerprint of the pod template a launcher Job was made with: with server-side apply
+# there is no last-applied copy, and this tells whether rendering it again gives it back.
+LAUNCHER_TEMPLATE_ANNOTATION: Final = f"{GROUP}/launcher-template-sha256"
 # The customize hook (the explain controller's) is served by the sync function under this
 # path of its URL.
 CUSTOMIZE_PATH: Final = "/customize"

@@ -24,10 +24,12 @@ from mpifn.children.config import job_config
 from mpifn.children.explanation import job_explanation
 from mpifn.children.launcher import (
     UnreadableTemplate,
+    job_controller_labels,
     launcher_job,
     launcher_pod_template,
     scheduling_directives,
     signed_in,
+    template_sha256,
     with_scheduling_directives,
 )
 from mpifn.children.podgroup import Gang, gang_of, pod_group
@@ -70,14 +72,14 @@ def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObj
             "children": observed.desired_forms(),
         }
     state = lifecycle.decide(job, observed, previous, now)
-    frozen = _frozen_launcher_template(observed, job.name)
+    gang = gang_of(request.get("controller"))
+    frozen = _frozen_launcher_template(observed, job, settings, gang)
     if _signature_outdated(observed.get("Job", naming.launcher_name(job.name)), state, keys, now):
         # A launcher that has not started yet and whose probe signature would be refused
         # (expired while suspended, or made with a key no longer accepted) cannot be re-signed:
         # its template is immutable. It goes now and comes back, signed afresh, on the next sync.
         state = replace(state, keep_launcher=False)
-    gang = gang_of(request.get("controller"))
-    frozen, state = _placed_launcher_template(frozen, job, state, settings, gang)
+    frozen, state = _placed_launcher_template(frozen, observed, job, state, settings, gang)
     explanation = observed.get(api.EXPLANATION_KIND, naming.explanation_name(job.name))
     report = read_explanation(explanation, job.namespace, job.name)
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
@@ -122,6 +124,7 @@ def finalize(request: Any, settings: Settings, now: datetime, keys: Keys) -> Jso
     except InvalidSpec:
         return {"status": previous, "children": [], "finalized": _nothing_runs(observed, parent["metadata"]["name"])}
     state = lifecycle.decide(job, observed, previous, now)
+    gang = gang_of(request.get("controller"))
     launcher_running = state.launcher.active > 0
     stopping = replace(
         state,
@@ -139,8 +142,8 @@ def finalize(request: Any, settings: Settings, now: datetime, keys: Keys) -> Jso
             stopping,
             settings,
             keys,
-            gang_of(request.get("controller")),
-            _frozen_launcher_template(observed, job.name),
+            gang,
+            _frozen_launcher_template(observed, job, settings, gang),
             _uid(parent),
             now,
             generate_secret=False,
@@ -208,25 +211,41 @@ def _signed(job: MPIJob, uid: str, now: datetime, settings: Settings, keys: Keys
     return fields, signing.signature(fields, key)
 
 
-def _frozen_launcher_template(observed: Observed, job_name: str) -> JsonObject | None:
+def _frozen_launcher_template(
+    observed: Observed, job: MPIJob, settings: Settings, gang: Gang | None
+) -> JsonObject | None:
     """The pod template of the launcher Job that exists (immutable once created but for its
-    scheduling directives while suspended), parsed afresh
-    from its last-applied annotation; when that holds none (no annotation, or one edited into
-    another shape), the observed object's own template, which nothing after this edits. The
+    scheduling directives while suspended), as it was asked for: from its last-applied
+    annotation (Metacontroller's dynamic apply); else, when rendering it again with the
+    signature it carries gives back the fingerprint it was made with (server-side apply
+    keeps no copy), that rendering; else the observed object's own template, which nothing
+    after this edits. Asking for exactly what was applied lets Metacontroller skip the Job
+    (server-side apply compares what it asks for with what it asked for last). The
     launcher keeps it without a copy."""
-    running = observed.get("Job", naming.launcher_name(job_name))
+    running = observed.get("Job", naming.launcher_name(job.name))
     if running is None:
         return None
-    for source in (desired_form(running), running):
-        spec = source.get("spec")
-        template = spec.get("template") if isinstance(spec, dict) else None
-        if isinstance(template, dict) and template:
-            return template
-    return None
+    found = next((t for t in map(_pod_template_of, (desired_form(running), running)) if t), None)
+    metadata = running.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    recorded = annotations.get(api.LAUNCHER_TEMPLATE_ANNOTATION) if isinstance(annotations, dict) else None
+    if found is None or not isinstance(recorded, str) or template_sha256(found) == recorded:
+        return found
+    try:
+        again = launcher_pod_template(job, settings, gang, signed_in(found))
+    except UnreadableTemplate:
+        return found
+    return again if template_sha256(again) == recorded else found
+
+
+def _pod_template_of(job: JsonObject) -> JsonObject | None:
+    spec = job.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    return template if isinstance(template, dict) and template else None
 
 
 def _placed_launcher_template(
-    kept: JsonObject | None, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
+    kept: JsonObject | None, observed: Observed, job: MPIJob, state: Lifecycle, settings: Settings, gang: Gang | None
 ) -> tuple[JsonObject | None, Lifecycle]:
     """The template of the launcher Job that exists (`kept`), and the lifecycle, such that a
     suspended launcher Job runs again only with the scheduling directives the spec asks for
@@ -245,7 +264,8 @@ def _placed_launcher_template(
     if launcher.pods():
         return kept, replace(state, suspend_launcher=True)
     if not launcher.started:
-        return with_scheduling_directives(kept, fresh), state
+        stored = observed.get("Job", naming.launcher_name(job.name)) or {}
+        return with_scheduling_directives(kept, fresh, job_controller_labels(_pod_template_of(stored))), state
     return kept, replace(state, keep_launcher=False)
 
 

@@ -33,6 +33,10 @@ from testkit.server import free_port
 
 BINARY_ENV = "MPIFN_METACONTROLLER_BIN"
 MANIFESTS_ENV = "MPIFN_METACONTROLLER_MANIFESTS"
+APPLY_STRATEGY_ENV = "MPIFN_METACONTROLLER_APPLY_STRATEGY"
+# The README's recommendation (server-side apply: no last-applied copy in each child, and
+# unchanged children are not applied again); dynamic-apply is Metacontroller's own default.
+APPLY_STRATEGIES = ("server-side-apply", "dynamic-apply")
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}  # a v2 answer decodes strictly
 CUSTOMIZE_FIELDS = {"relatedResources"}
 HOOK_TIMEOUT = 30.0  # the proxy's own limit; each hook's timeout is enforced by the driver
@@ -283,6 +287,7 @@ class TestCluster(Protocol):
 class RealMetacontroller:
     binary: Path
     manifests: Path
+    apply_strategy: str = APPLY_STRATEGIES[0]
 
 
 def real_metacontroller() -> RealMetacontroller | None:
@@ -305,7 +310,10 @@ def real_metacontroller() -> RealMetacontroller | None:
     manifests = Path(manifests_value)
     if not manifests.exists():
         raise ValueError(f"{MANIFESTS_ENV}={manifests_value}: no such file or folder")
-    return RealMetacontroller(binary, manifests)
+    strategy = os.environ.get(APPLY_STRATEGY_ENV, "").strip() or APPLY_STRATEGIES[0]
+    if strategy not in APPLY_STRATEGIES:
+        raise ValueError(f"{APPLY_STRATEGY_ENV}={strategy}: must be one of {', '.join(APPLY_STRATEGIES)}")
+    return RealMetacontroller(binary, manifests, strategy)
 
 
 def metacontroller_crds(manifests: Path) -> list[dict]:
@@ -357,7 +365,11 @@ class Driver:
         self.cluster, self.shipped, self.proxy = cluster, controllers, proxy
         self.resync_seconds, self.flags, self.installed = resync_seconds, flags, installed
         self.real = real_metacontroller()
-        self.kind = f"Metacontroller ({self.real.binary.name})" if self.real else "the stand-in (hookdriver.py)"
+        self.kind = (
+            f"Metacontroller ({self.real.binary.name}, {self.real.apply_strategy})"
+            if self.real
+            else "the stand-in (hookdriver.py)"
+        )
         self.finalizer = f"metacontroller.io/compositecontroller-{controllers[0]['metadata']['name']}"
         self._binary: Any = None
         self._stand_ins: list[Any] = []
@@ -374,7 +386,7 @@ class Driver:
         if self.real:
             if not self.installed:
                 self.cluster.apply(*controllers)
-            self._binary = self._start_binary(self.real.binary)
+            self._binary = self._start_binary(self.real)
         else:
             from testkit.hookdriver import HookDriver
 
@@ -434,15 +446,16 @@ class Driver:
             return list(self._binary.log_tail(lines).splitlines())
         return [line for stand_in in self._stand_ins for line in stand_in.log[-lines:]]
 
-    def _start_binary(self, binary: Path) -> Any:
+    def _start_binary(self, release: RealMetacontroller) -> Any:
         health = free_port()
         argv = [
-            str(binary),
+            str(release.binary),
             "-discovery-interval=2s",
             f"-metrics-address=127.0.0.1:{free_port()}",
             f"-health-probe-bind-address=127.0.0.1:{health}",
             "-pprof-address=0",
             "-zap-log-level=4",
+            f"-apply-strategy={release.apply_strategy}",
             *self.flags,
         ]
         env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}

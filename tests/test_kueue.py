@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import pytest
 
+from mpifn import api
+from mpifn.children.launcher import JOB_CONTROLLER_LABELS
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
 from testkit import calls
-from testkit.metacontroller import as_observed, hook_request
+from testkit.metacontroller import LAST_APPLIED, as_observed, hook_request
 from tests.conftest import FIXTURES, load_yaml
 from tests.test_hooks import T0
 
@@ -194,6 +196,39 @@ def test_admission_puts_the_flavor_on_the_launcher_job_created_while_suspended()
     assert workers["replicas"] == 2
     assert workers["template"] == with_directives(by_kind(first)["StatefulSet"]["spec"]["template"], FLAVOR)
     assert response["status"]["phase"] == "Pending"
+
+
+def stored_server_side(children: list[dict], fingerprint: bool, **statuses: dict) -> list[dict]:
+    """The children as a server-side apply leaves them: no last-applied copy, the launcher's
+    template with the labels the API server adds, and its fingerprint (or, made by another
+    version, one that rendering the template again does not match)."""
+    stored = observe(children, **statuses)
+    for child in stored:
+        child["metadata"]["annotations"].pop(LAST_APPLIED)
+        if child["kind"] == "Job":
+            if not fingerprint:
+                child["metadata"]["annotations"][api.LAUNCHER_TEMPLATE_ANNOTATION] = "made-by-another-version"
+            labels = child["spec"]["template"]["metadata"]["labels"]
+            labels.update({label: "uid-of-the-job" for label in JOB_CONTROLLER_LABELS})
+    return stored
+
+
+@pytest.mark.parametrize("fingerprint", [True, False], ids=["fingerprint", "other-version"])
+def test_admission_keeps_the_labels_the_api_server_put_in_the_launcher_template(fingerprint):
+    waiting = kubeflow_job()
+    first = sync(waiting)
+    made = by_kind(first)["Job"]["spec"]["template"]
+    observed = stored_server_side(first["children"], fingerprint, Job=SUSPENDED_JOB_STATUS)
+    stored = by_kind({"children": observed})["Job"]["spec"]["template"]
+    asked_again = by_kind(sync({**waiting, "status": first["status"]}, observed, minutes=1))["Job"]
+    # As it was made when the fingerprint says rendering it again gives it back, else as stored:
+    # the API server's labels are no directive.
+    assert asked_again["spec"]["template"] == (made if fingerprint else stored)
+    admitted = {**place(waiting, FLAVOR), "status": first["status"]}
+    launcher = by_kind(sync(admitted, observed, minutes=1))["Job"]
+    expected = with_directives(made if fingerprint else stored, FLAVOR)
+    expected["metadata"]["labels"].update({label: "uid-of-the-job" for label in JOB_CONTROLLER_LABELS})
+    assert launcher["spec"]["template"] == expected
 
 
 def test_a_launcher_job_that_never_ran_follows_the_spec_while_suspended():

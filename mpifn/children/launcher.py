@@ -1,5 +1,6 @@
 """The launcher Job: an init step that asks the probe for the hostfile, then the user's mpirun."""
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -47,11 +48,8 @@ def launcher_job(
     used as given, not copied: the caller hands over a template of its own (hooks parse it
     afresh per call).
     `signed` (the job's signed probe fields and their signature) goes into a new template only."""
-    spec: JsonObject = {
-        "backoffLimit": job.run_policy.backoff_limit,
-        "suspend": suspend,
-        "template": frozen_template if frozen_template else launcher_pod_template(job, settings, gang, signed),
-    }
+    template = frozen_template if frozen_template else launcher_pod_template(job, settings, gang, signed)
+    spec: JsonObject = {"backoffLimit": job.run_policy.backoff_limit, "suspend": suspend, "template": template}
     if job.run_policy.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.run_policy.active_deadline_seconds
     return {
@@ -60,9 +58,15 @@ def launcher_job(
         "metadata": {
             "name": naming.launcher_name(job.name),
             "labels": naming.role_labels(job.name, api.ROLE_LAUNCHER),
+            "annotations": {api.LAUNCHER_TEMPLATE_ANNOTATION: template_sha256(template)},
         },
         "spec": spec,
     }
+
+
+def template_sha256(template: JsonObject) -> str:
+    """The fingerprint of a pod template: SHA-256 of its JSON with sorted keys."""
+    return hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def launcher_pod_template(job: MPIJob, settings: Settings, gang: Gang | None, signed: Signed | None) -> JsonObject:
@@ -78,20 +82,33 @@ _DIRECTIVES = (
     ("metadata", "annotations"),
     *(("spec", f) for f in ("nodeSelector", "tolerations", "schedulingGates")),
 )
+# The labels the API server puts in a Job's pod template (and requires there): not directives.
+JOB_CONTROLLER_LABELS = (
+    "batch.kubernetes.io/controller-uid",
+    "batch.kubernetes.io/job-name",
+    "controller-uid",
+    "job-name",
+)
 
 
 def scheduling_directives(template: JsonObject) -> list[Any]:
     """The scheduling directives of a pod template, in _DIRECTIVES' order, then nodeAffinity
     (None where absent, or where the template's shape has no such field)."""
     found = [_part(template, section).get(name) for section, name in _DIRECTIVES]
+    labels = found[0]
+    if isinstance(labels, dict):
+        found[0] = {key: value for key, value in labels.items() if key not in JOB_CONTROLLER_LABELS} or None
     affinity = _part(template, "spec").get("affinity")
     return [*found, affinity.get("nodeAffinity") if isinstance(affinity, dict) else None]
 
 
-def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObject:
+def with_scheduling_directives(kept: JsonObject, fresh: JsonObject, server_labels: dict[str, Any]) -> JsonObject:
     """`kept` (the template of a launcher Job that exists) with the scheduling directives of
-    `fresh` (the one the spec asks for now), everything else as it was. A `kept` whose metadata,
-    spec or affinity is not an object is returned as it is: no directive can be put there."""
+    `fresh` (the one the spec asks for now), everything else as it was, and the labels the API
+    server put in the Job's template (`server_labels`, job_controller_labels of the Job as
+    stored: asking for a template without them would remove them under server-side apply,
+    which the API server refuses). A `kept` whose metadata, spec or affinity is not an object
+    is returned as it is: no directive can be put there."""
     metadata, spec = kept.get("metadata", {}), kept.get("spec", {})
     affinity = spec.get("affinity", {}) if isinstance(spec, dict) else None
     if not (isinstance(metadata, dict) and isinstance(spec, dict) and isinstance(affinity, dict)):
@@ -102,7 +119,15 @@ def with_scheduling_directives(kept: JsonObject, fresh: JsonObject) -> JsonObjec
         _put(parts[section], name, value)
     other_affinity = {key: value for key, value in affinity.items() if key != "nodeAffinity"}
     _put(parts["spec"], "affinity", _put(other_affinity, "nodeAffinity", node_affinity) or None)
+    if server_labels:
+        parts["metadata"]["labels"] = {**(parts["metadata"].get("labels") or {}), **server_labels}
     return {**kept, **parts}
+
+
+def job_controller_labels(template: Any) -> dict[str, Any]:
+    """The labels of JOB_CONTROLLER_LABELS in a pod template; none where it has no labels object."""
+    labels = _part(template, "metadata").get("labels") if isinstance(template, dict) else None
+    return {key: labels[key] for key in JOB_CONTROLLER_LABELS if key in labels} if isinstance(labels, dict) else {}
 
 
 def _put(obj: JsonObject, key: str, value: Any) -> JsonObject:

@@ -51,8 +51,9 @@ def build_image(binary: Path) -> str:
     return name
 
 
-def release_objects(manifests: Path, image: str) -> list[dict]:
-    """The release's objects from its manifests folder, the controller's image replaced."""
+def release_objects(manifests: Path, image: str, apply_strategy: str) -> list[dict]:
+    """The release's objects from its manifests folder, the controller's image replaced and
+    its apply strategy set (README: `--apply-strategy=server-side-apply`)."""
     files = sorted(manifests.glob("*.y*ml")) if manifests.is_dir() else [manifests]
     objects = [doc for path in files for doc in yaml.safe_load_all(path.read_text()) if isinstance(doc, dict)]
     objects = [o for o in objects if o.get("kind") not in (None, "Kustomization")]
@@ -62,6 +63,8 @@ def release_objects(manifests: Path, image: str) -> list[dict]:
     for container in controllers[0]["spec"]["template"]["spec"]["containers"]:
         container["image"] = image
         container["imagePullPolicy"] = "Never"  # imported into containerd; there is no registry
+        args = [arg for arg in container.get("args", []) if not arg.startswith("--apply-strategy=")]
+        container["args"] = [*args, f"--apply-strategy={apply_strategy}"]
     return objects
 
 
@@ -70,13 +73,13 @@ class InClusterMetacontroller:
 
     def __init__(self, node: Node, release: RealMetacontroller) -> None:
         self.node, self.release = node, release
-        self.kind = f"Metacontroller in a pod ({release.binary.name}, image built here)"
+        self.kind = f"Metacontroller in a pod ({release.binary.name}, {release.apply_strategy}, image built here)"
 
     def install(self) -> InClusterMetacontroller:
         """Metacontroller's release, before mpifn's CompositeControllers exist."""
         image = build_image(self.release.binary)
         self.node.import_image(image)
-        objects = release_objects(self.release.manifests, image)
+        objects = release_objects(self.release.manifests, image, self.release.apply_strategy)
         crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
         self.node.apply(*crds)
         self.node.wait_crds_established([c["metadata"]["name"] for c in crds])
