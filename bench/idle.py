@@ -5,7 +5,7 @@
 
 Three jobs are brought to rest: one finished (launcher succeeded), one running without a
 deadline, one running with an active deadline that ends after the window. Then every hook
-call for each job (the recording proxy of tests/support/driver.py, in front of the
+call for each job (the recording proxy of testkit/driver.py, in front of the
 functions) is counted for `--minutes` and scaled to calls per hour (an extrapolation of
 that window; say so when quoting it). The deadline job is then followed until it has
 failed and is at rest again.
@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e_k8s.cluster import ANN_HOLD, Cluster, install_operator  # noqa: E402
-from tests.support.driver import Driver, HookProxy  # noqa: E402
-from tests.support.server import serve  # noqa: E402
+from testkit.cluster import Cluster  # noqa: E402
+from testkit.driver import Driver, HookProxy  # noqa: E402
+from testkit.kwok import ANN_HOLD  # noqa: E402
+from testkit.manifests import install_operator  # noqa: E402
+from testkit.server import serve  # noqa: E402
 
 NAMESPACE = "idle"
 JOBS = ("finished", "running", "deadline")

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support.metacontroller import as_observed, hook_request, with_status
+from testkit import calls
+from testkit.metacontroller import as_observed, hook_request, with_status
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -3,7 +3,7 @@
     python -m bench.race [--kubeflow-bin PATH --kubeflow-crd PATH] \\
         --metacontroller-bin PATH --metacontroller-crds PATH --jobs 200 [--qps 50 --burst 100]
 
-For each operator a fresh test control plane (tests/e2e_k8s/cluster.py: etcd,
+For each operator a fresh test control plane (testkit/cluster.py: etcd,
 kube-apiserver, kube-controller-manager, kube-scheduler, kwok with --nodes fake nodes)
 runs N MPIJobs of 1 launcher + 4 workers x 1 slot, submitted at once. Reported: seconds
 from the first submission to all launcher and all worker pods Running; CPU of the
@@ -14,7 +14,7 @@ port 8080 for its health check (not configurable): the port must be free.
 
 Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (by default, or
 `bash scripts/build-tools.sh mpi-operator`, cached under MPIFN_TOOLS_DIR); the operator is
-started as the Kueue tests start it (tests/e2e_k8s/operators.py).
+started as the Kueue tests start it (testkit/kubeflow.py).
 
 Metacontroller's work queue adds per job (from its metrics) are reported beside the hook
 calls: the events that made it look at a job again, whether or not a sync followed.
@@ -59,22 +59,18 @@ if str(ROOT) not in sys.path:
 
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
-from tests.e2e_k8s.cluster import (  # noqa: E402
-    ANN_HOLD,
-    INSECURE,
-    Cluster,
-    ComponentError,
-    Process,
-    http_get,
-    operator_manifests,
-)
-from tests.e2e_k8s.operators import start_kubeflow_operator  # noqa: E402
-from tests.support.driver import APPLY_STRATEGIES, metacontroller_crds  # noqa: E402
-from tests.support.server import free_port  # noqa: E402
+from testkit.cluster import Cluster  # noqa: E402
+from testkit.driver import APPLY_STRATEGIES, metacontroller_crds  # noqa: E402
+from testkit.kubeflow import start_kubeflow_operator  # noqa: E402
+from testkit.kwok import ANN_HOLD  # noqa: E402
+from testkit.loopback import INSECURE, http_get  # noqa: E402
+from testkit.manifests import operator_manifests  # noqa: E402
+from testkit.processes import ComponentError, Process  # noqa: E402
+from testkit.server import free_port  # noqa: E402
 
 NAMESPACE = "race"
 WORKERS = 4
-KWOK_NODE_PODS = 110  # the pod capacity tests/e2e_k8s/kwok-stages/node-ready.yaml gives each node
+KWOK_NODE_PODS = 110  # the pod capacity testkit/kwok-stages/node-ready.yaml gives each node
 KUBEFLOW_BUILT = (
     Path(os.environ.get("MPIFN_TOOLS_DIR") or Path.home() / ".cache" / "mpifn-tools") / "mpi-operator-v0.8.0"
 )

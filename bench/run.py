@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 from bench import jobs, proc, status_scale, wrk  # noqa: E402
 from bench.measure import Row, row, sync_call  # noqa: E402
-from tests.support.server import free_port  # noqa: E402
+from testkit.server import free_port  # noqa: E402
 
 SYNC_SIZES = (1, 16, 256, 1024, 4096)
 HTTP_WORKERS = 64

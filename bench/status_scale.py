@@ -19,8 +19,8 @@ from bench.measure import row, sync_call
 from mpifn.children.explanation import job_explanation
 from mpifn.settings import Settings
 from mpifn.spec import parse_job
-from tests.support import calls
-from tests.support import pods as shapes
+from testkit import calls
+from testkit import pods as shapes
 
 SIZES = (64, 1024, 4096)
 REQUEST_LIMIT = 1_000_000  # bytes

@@ -9,7 +9,7 @@ the version the tests run: `api/openapi-spec/v3/api__v1_openapi.json` of the Go 
 k8s.io/kubernetes. OPENAPI_FILE holds the part of it that a PodTemplateSpec needs (the
 component schemas it refers to, without their descriptions), committed so that
 `mpifn manifests` and the tests need neither Go nor a network. To move to another version,
-change KUBERNETES_VERSION here as in scripts/build-tools.sh and tests/e2e_k8s/cluster.py
+change KUBERNETES_VERSION here as in scripts/build-tools.sh and testkit/tools.py
 (tests/test_podtemplate.py holds the three equal), then:
 
     python3 -m mpifn.podtemplate   # from the Go module cache (go mod download fetches it)

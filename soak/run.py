@@ -23,10 +23,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import calls  # noqa: E402
-from tests.support.listeners import SSH_BANNER, listening  # noqa: E402
-from tests.support.metacontroller import as_observed, hook_request  # noqa: E402
-from tests.support.server import free_port, serve  # noqa: E402
+from testkit import calls  # noqa: E402
+from testkit.listeners import SSH_BANNER, listening  # noqa: E402
+from testkit.metacontroller import as_observed, hook_request  # noqa: E402
+from testkit.server import free_port, serve  # noqa: E402
 
 SECONDS = float(os.environ.get("MPIFN_SOAK_SECONDS", "60"))
 CLIENTS = int(os.environ.get("MPIFN_SOAK_CLIENTS", "8"))

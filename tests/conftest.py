@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mpifn.settings import Settings
-from tests.support.server import Server, serve
+from testkit.server import Server, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -10,10 +10,10 @@ import pytest
 from mpifn import naming
 from mpifn.children.workers import WORKER_ENTRYPOINT
 from mpifn.spec import parse_job
+from testkit import calls
+from testkit.metacontroller import hook_request
 from tests.conftest import FIXTURES, load_yaml
-from tests.support import calls
 from tests.support.kubernetes import name_rule_problems, validate_strict
-from tests.support.metacontroller import hook_request
 
 
 def children_of(parent):

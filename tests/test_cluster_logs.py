@@ -3,7 +3,7 @@ starting a cluster: .ci/run reads them after a failed run."""
 
 from pathlib import Path
 
-from tests.e2e_k8s.cluster import Cluster
+from testkit.cluster import Cluster
 
 
 def stopped_cluster(folder: Path, logs: dict[str, str]) -> Cluster:

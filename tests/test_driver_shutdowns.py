@@ -1,10 +1,10 @@
 """The cluster suites tell what a stop of the hook driver cuts off from a hook failure
-(tests/support/driver.py): a real Metacontroller, stopped, cancels the syncs in flight and
+(testkit/driver.py): a real Metacontroller, stopped, cancels the syncs in flight and
 records each as a SyncError event "context canceled"; that is no error of the operator."""
 
 from __future__ import annotations
 
-from tests.support.driver import Call, Shutdown, cancelled_by_shutdown, cut_off_call
+from testkit.driver import Call, Shutdown, cancelled_by_shutdown, cut_off_call
 
 # A stop from 1000.0 to 1002.5 (monotonic), 2026-12-06T12:00:00.4Z to 12:00:02.9Z (wall clock).
 NOON = 1796558400.0

@@ -5,9 +5,9 @@ the explain controller keeps of the pods."""
 from datetime import timedelta
 
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support import pods as shapes
-from tests.support.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
+from testkit import calls
+from testkit import pods as shapes
+from testkit.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
 from tests.test_pod_status import FAILED_JOB, T0, launcher, settled, worker
 
 GRACE = Settings().explain_after_seconds

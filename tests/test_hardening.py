@@ -13,9 +13,9 @@ from mpifn.keys import FileKeys
 from mpifn.manifests import HOOKS, OPENFAAS_TOKEN
 from mpifn.settings import Settings
 from mpifn.sshkeys import SshKeyPair
+from testkit import calls
+from testkit.metacontroller import as_observed, hook_request
 from tests.conftest import ROOT, load_yaml
-from tests.support import calls
-from tests.support.metacontroller import as_observed, hook_request
 from tests.support.pod_security import pod_templates_of, restricted_problems
 
 PEM = (

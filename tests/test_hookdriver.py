@@ -1,4 +1,4 @@
-"""The stand-in for Metacontroller (tests/e2e_k8s/hookdriver.py) behaves as the real v4.17.2 does.
+"""The stand-in for Metacontroller (testkit/hookdriver.py) behaves as the real v4.17.2 does.
 
 These are its pure parts and its writes against a fake API server; the cluster
 suite runs the same behaviours end to end with either driver.
@@ -14,18 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e_k8s import hookdriver
-from tests.e2e_k8s.hookdriver import (
-    LAST_APPLIED,
-    HookDriver,
-    WorkQueue,
-    apply_update,
-    backoff_seconds,
-    last_applied_text,
-    merge,
-    resync_seconds,
-    retry_after_seconds,
-)
+from testkit import hookcalls, hookdriver
+from testkit.apply import LAST_APPLIED, apply_update, last_applied_text, merge
+from testkit.hookcalls import retry_after_seconds
+from testkit.hookdriver import HookDriver, resync_seconds
+from testkit.workqueue import WorkQueue, backoff_seconds
 
 
 def applied(obj: dict, last: dict) -> dict:
@@ -217,11 +210,11 @@ def test_a_status_conflict_is_retried_on_a_fresh_read_then_ignored():
     assert len(api.writes) == 4
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, hookdriver.HookError), (429, hookdriver.TooManyRequests)])
+@pytest.mark.parametrize(("status", "error"), [(500, hookcalls.HookError), (429, hookcalls.TooManyRequests)])
 def test_a_hook_that_fails_changes_nothing(monkeypatch, status, error):
     driver = HookDriver.__new__(HookDriver)
     driver.controller, driver.hooks = {}, {"sync": {"url": "http://127.0.0.1:1/function/sync", "timeout": "10s"}}
-    monkeypatch.setattr(hookdriver, "http", lambda *a, **k: (status, {"error": "x"}, {"Retry-After": "7"}))
+    monkeypatch.setattr(hookcalls, "http", lambda *a, **k: (status, {"error": "x"}, {"Retry-After": "7"}))
     with pytest.raises(error) as raised:
         driver._call_hook("sync", PARENT, {})
     if status == 429:

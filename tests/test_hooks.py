@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mpifn.errors import RequestError
-from tests.support import calls
-from tests.support.metacontroller import as_observed, hook_request, with_status
+from testkit import calls
+from testkit.metacontroller import as_observed, hook_request, with_status
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 

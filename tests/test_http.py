@@ -8,12 +8,12 @@ import pytest
 import requests
 import yaml
 
+from testkit.listeners import SSH_BANNER, listening
+from testkit.metacontroller import hook_request
+from testkit.pods import explanation_with
+from testkit.server import free_port
 from tests.conftest import EXAMPLES, ROOT
 from tests.support.kubernetes import validate_strict
-from tests.support.listeners import SSH_BANNER, listening
-from tests.support.metacontroller import hook_request
-from tests.support.pods import explanation_with
-from tests.support.server import free_port
 
 
 def test_health_and_ready_paths(server):

@@ -1,13 +1,14 @@
-"""The project's import graph has no cycle: mpifn, the test suites and their harness, the
-benchmarks and the soak (each import counts, those inside functions too). A cycle makes what a
-module means depend on which side was imported first."""
+"""The project's import graph has no cycle: mpifn, the test harness (testkit), the test suites,
+the benchmarks and the soak (each import counts, those inside functions too). A cycle makes what a
+module means depend on which side was imported first. The harness is a library of its own: it,
+the benchmarks and the soak never import the test suites."""
 
 import ast
 from pathlib import Path
 
 from tests.conftest import ROOT
 
-PACKAGES = ("mpifn", "tests", "bench", "soak")
+PACKAGES = ("mpifn", "testkit", "tests", "bench", "soak")
 
 
 def module_name(path: Path) -> str:
@@ -71,11 +72,11 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_the_import_graph_of_mpifn_tests_bench_and_soak_has_no_cycle():
+def test_the_import_graph_of_mpifn_testkit_tests_bench_and_soak_has_no_cycle():
     modules = project_modules()
-    assert {"mpifn.hooks", "tests.e2e_k8s.cluster", "bench.run", "soak.run"} <= set(modules)
+    assert {"mpifn.hooks", "testkit.cluster", "bench.run", "soak.run"} <= set(modules)
     graph = {name: imported(name, path, modules) for name, path in modules.items()}
-    assert graph["bench.run"] >= {"bench.status_scale", "bench.measure", "tests.support.server"}
+    assert graph["bench.run"] >= {"bench.status_scale", "bench.measure", "testkit.server"}
     assert cycles(graph) == []
 
 
@@ -93,9 +94,32 @@ def test_a_cycle_through_imports_inside_functions_is_found(tmp_path):
 def test_relative_imports_resolve_to_the_projects_modules():
     modules = project_modules()
     faults = ROOT / "tests" / "e2e_k8s" / "test_faults.py"
-    assert {"tests.e2e_k8s.cluster", "tests.e2e_k8s.jobs", "tests.support.driver"} <= imported(
+    assert {"testkit.cluster", "tests.e2e_k8s.jobs", "testkit.driver"} <= imported(
         "tests.e2e_k8s.test_faults", faults, modules
     )
+
+
+def suite_imports(graph: dict[str, set[str]], packages: tuple[str, ...]) -> list[str]:
+    """Every import of a test suite's module (tests.*) by a module of the given packages."""
+    return sorted(
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        if name.split(".")[0] in packages
+        for target in targets
+        if target.split(".")[0] == "tests"
+    )
+
+
+def test_testkit_bench_and_soak_never_import_the_test_suites():
+    modules = project_modules()
+    graph = {name: imported(name, path, modules) for name, path in modules.items()}
+    assert graph["bench.race"] >= {"testkit.cluster", "testkit.kubeflow"}
+    assert suite_imports(graph, ("testkit", "bench", "soak")) == []
+
+
+def test_an_import_of_a_test_suite_by_the_benchmarks_is_found():
+    graph = {"bench.race": {"tests.e2e_k8s.operators", "testkit.cluster"}, "tests.x": {"testkit.cluster"}}
+    assert suite_imports(graph, ("testkit", "bench", "soak")) == ["bench.race imports tests.e2e_k8s.operators"]
 
 
 def test_bench_and_soak_use_only_public_names_of_the_test_harness():
@@ -104,7 +128,7 @@ def test_bench_and_soak_use_only_public_names_of_the_test_harness():
         for package in ("bench", "soak")
         for path in sorted((ROOT / package).rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("testkit")
         for alias in node.names
         if alias.name.startswith("_")
     ]

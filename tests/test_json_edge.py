@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mpifn import web
 from mpifn.settings import Settings
-from tests.support import calls
+from testkit import calls
 from tests.support.hypothesis_profiles import for_properties
 from tests.test_properties import settled_requests
 

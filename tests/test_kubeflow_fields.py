@@ -12,9 +12,9 @@ import yaml
 from mpifn.errors import InvalidSpec
 from mpifn.manifests import generated_manifests
 from mpifn.spec import parse_job
+from testkit import calls
+from testkit.metacontroller import hook_request, with_status
 from tests.conftest import FIXTURES, ROOT, load_yaml
-from tests.support import calls
-from tests.support.metacontroller import hook_request, with_status
 from tests.test_hooks import T0, settle
 
 # field path -> (value mpifn refuses, the message's reason and remedy)

@@ -12,9 +12,9 @@ from mpifn import api
 from mpifn.children.launcher import JOB_CONTROLLER_LABELS
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
+from testkit import calls
+from testkit.metacontroller import LAST_APPLIED, as_observed, hook_request
 from tests.conftest import FIXTURES, load_yaml
-from tests.support import calls
-from tests.support.metacontroller import LAST_APPLIED, as_observed, hook_request
 from tests.test_hooks import T0
 
 QUEUE = "team-a"

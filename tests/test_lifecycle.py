@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
+from testkit import calls
+from testkit.metacontroller import hook_request, with_status
 from tests.conftest import FIXTURES, load_yaml
-from tests.support import calls
 from tests.support.kubernetes import validate_strict
-from tests.support.metacontroller import hook_request, with_status
 from tests.test_hooks import T0, settle
 
 COMPLETE = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.driver import APPLY_STRATEGY_ENV, BINARY_ENV, MANIFESTS_ENV, real_metacontroller
 from tests.e2e_node.in_cluster import release_objects
-from tests.support.driver import APPLY_STRATEGY_ENV, BINARY_ENV, MANIFESTS_ENV, real_metacontroller
 
 
 @pytest.fixture

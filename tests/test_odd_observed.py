@@ -16,8 +16,8 @@ import pytest
 from mpifn import api
 from mpifn.endpoints import App
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support.metacontroller import CHILD_RULES, as_observed, hook_request, with_status
+from testkit import calls
+from testkit.metacontroller import CHILD_RULES, as_observed, hook_request, with_status
 
 LAST_APPLIED = api.LAST_APPLIED_ANNOTATION
 ODD = [None, True, 7, 1.5, "x", [], [1], {}]  # one of each JSON type, empty and not
@@ -45,9 +45,7 @@ def post(function: str, request: Any, path: str = "/", app: App = APP) -> tuple[
     return reply.status, json.loads(reply.body)
 
 
-def steady(
-    parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None, app: App = APP
-):
+def steady(parent: dict[str, Any], launcher: dict[str, Any] | None = None, now: datetime | None = None, app: App = APP):
     """The job's sync request once its children exist: workers half ready, the launcher
     active (or as given), the status the previous sync wrote."""
     first = calls.sync(hook_request(parent), now=now, settings=app.settings)

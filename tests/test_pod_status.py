@@ -10,10 +10,10 @@ import pytest
 
 from mpifn import pods
 from mpifn.errors import RequestError
+from testkit import calls
+from testkit import pods as shapes
+from testkit.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
 from tests.conftest import ROOT
-from tests.support import calls
-from tests.support import pods as shapes
-from tests.support.metacontroller import EXPLAINING_CONTROLLER, as_observed, hook_request, with_status
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 FAILED_JOB = {

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support import calls
-from tests.support import pods as shapes
+from testkit import calls
+from testkit import pods as shapes
+from testkit.metacontroller import as_observed, hook_request, with_status
 from tests.support.hypothesis_profiles import for_properties
-from tests.support.metacontroller import as_observed, hook_request, with_status
 from tests.test_properties import LAUNCHER_STATUSES
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)

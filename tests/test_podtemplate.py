@@ -36,8 +36,8 @@ def test_the_openapi_is_of_the_kubernetes_version_the_tests_run():
     assert committed["source"] == f"k8s.io/kubernetes@{podtemplate.KUBERNETES_VERSION} {podtemplate.SOURCE}"
     build_tools = (ROOT / "scripts" / "build-tools.sh").read_text()
     assert f'KUBERNETES_VERSION="${{KUBERNETES_VERSION:-{committed["kubernetes"]}}}"' in build_tools
-    cluster = (ROOT / "tests" / "e2e_k8s" / "cluster.py").read_text()
-    assert re.search(rf'"kubernetes": "{re.escape(committed["kubernetes"])}"', cluster)
+    tools = (ROOT / "testkit" / "tools.py").read_text()
+    assert re.search(rf'"kubernetes": "{re.escape(committed["kubernetes"])}"', tools)
 
 
 def test_the_committed_openapi_is_trimmed_and_complete():

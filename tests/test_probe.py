@@ -7,9 +7,9 @@ import pytest
 from mpifn.errors import RequestError
 from mpifn.probe import parse_probe_request, report_json, report_text
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support.listeners import HTTP_BANNER, SSH_BANNER, listening
-from tests.support.server import free_port
+from testkit import calls
+from testkit.listeners import HTTP_BANNER, SSH_BANNER, listening
+from testkit.server import free_port
 
 # Worker i of the job lives on 127.0.40.i: real addresses, no name service involved.
 TEMPLATE = "127.0.40.{index}"

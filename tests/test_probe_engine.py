@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from mpifn.probe import parse_probe_request, report_json
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support.server import free_port
+from testkit import calls
+from testkit.server import free_port
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import pytest
 from mpifn.keys import FileKeys
 from mpifn.probe import Prober, parse_probe_request
 from mpifn.settings import Settings
-from tests.support.server import free_port
+from testkit.server import free_port
 
 NOW = 1.8e9
 

@@ -27,12 +27,13 @@ from mpifn.children import podgroup
 from mpifn.endpoints import App
 from mpifn.errors import RequestError
 from mpifn.settings import Settings
+from testkit import calls
+from testkit import pods as shapes
+from testkit.metacontroller import CHILD_RULES, as_observed, hook_request
 from tests.conftest import EXAMPLES, load_yaml
-from tests.support import calls, odd
-from tests.support import pods as shapes
+from tests.support import odd
 from tests.support.hypothesis_profiles import for_properties
 from tests.support.kubernetes import name_rule_problems, validate_strict
-from tests.support.metacontroller import CHILD_RULES, as_observed, hook_request
 from tests.support.pod_security import pod_templates_of, restricted_problems
 from tests.support.strict_schema import validate_strict_fast
 

@@ -18,10 +18,10 @@ from mpifn.children.launcher import signed_in
 from mpifn.keys import FileKeys
 from mpifn.settings import Settings
 from mpifn.sshkeys import SshKeyPair
-from tests.support import calls
-from tests.support.calls import FixedKeys
+from testkit import calls
+from testkit.calls import FixedKeys
+from testkit.metacontroller import as_observed, hook_request, with_status
 from tests.support.hypothesis_profiles import for_properties
-from tests.support.metacontroller import as_observed, hook_request, with_status
 from tests.test_properties import valid_parents
 
 # Long past: a timestamp taken from the real clock anywhere would show.

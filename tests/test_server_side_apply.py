@@ -12,8 +12,8 @@ import pytest
 
 from mpifn import api
 from mpifn.settings import Settings
-from tests.support import calls
-from tests.support.metacontroller import hook_request
+from testkit import calls
+from testkit.metacontroller import hook_request
 
 T0 = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
 

@@ -16,10 +16,10 @@ from mpifn.children.launcher import signed_in
 from mpifn.endpoints import App
 from mpifn.settings import Settings
 from mpifn.signing import SignedJob
-from tests.support import calls
-from tests.support.listeners import SSH_BANNER, listening
-from tests.support.metacontroller import as_observed, hook_request, with_status
-from tests.support.server import free_port
+from testkit import calls
+from testkit.listeners import SSH_BANNER, listening
+from testkit.metacontroller import as_observed, hook_request, with_status
+from testkit.server import free_port
 from tests.test_hooks import T0
 
 UID = "6f1c2a4e-0b7d-4c55-9a3e-2d8f1e7c9b10"

@@ -13,9 +13,9 @@ import yaml
 from mpifn.errors import InvalidSpec
 from mpifn.spec import parse_job
 from mpifn.validation import unknown_fields
+from testkit import calls
+from testkit.metacontroller import hook_request, with_status
 from tests.conftest import EXAMPLES, FIXTURES, ROOT, load_yaml
-from tests.support import calls
-from tests.support.metacontroller import hook_request, with_status
 from tests.test_hooks import T0, settle
 
 COMAND = 'unknown field "spec.template.spec.containers[0].comand"'

@@ -4,7 +4,7 @@
   kube-scheduler and kwok with two fake nodes; stopped at the end.
 - ``functions_server`` (session): ``python -m mpifn.serve`` on a free port.
 - ``hook_proxy`` (session): the recording proxy in front of the functions
-  (tests/support/driver.HookProxy); what tests read about hook calls and hook
+  (testkit/driver.HookProxy); what tests read about hook calls and hook
   errors comes from it, whichever driver runs.
 - ``operator`` (session): the manifests of metacontroller/ applied with the
   hook base URL pointed at the proxy, and the driver: the real Metacontroller
@@ -32,10 +32,11 @@ from pathlib import Path
 import pytest
 
 from mpifn.manifests import generated_manifests
-from tests.support.driver import Driver, HookProxy
-from tests.support.server import serve
+from testkit.cluster import Cluster
+from testkit.driver import Driver, HookProxy
+from testkit.manifests import install_operator, standin_compositecontroller_crd
+from testkit.server import serve
 
-from .cluster import Cluster, install_operator, standin_compositecontroller_crd
 from .jobs import fresh_namespace
 
 HERE = Path(__file__).resolve().parent

@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from mpifn import api, naming
-from tests.support.driver import Call, Driver
-
-from .cluster import ANN_HOLD, REPO_ROOT, Cluster
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.driver import Call, Driver
+from testkit.kwok import ANN_HOLD
 
 HELLO = REPO_ROOT / "examples" / "hello.yaml"
 CHILD_KINDS = {

@@ -45,9 +45,11 @@ from typing import Any
 
 import yaml
 
-from tests.support.server import free_port
-
-from .cluster import Cluster, ComponentError, Process, http_get, run_tool, tool_binary, wait_ready
+from testkit.cluster import Cluster
+from testkit.loopback import http_get
+from testkit.processes import ComponentError, Process, run_tool, wait_ready
+from testkit.server import free_port
+from testkit.tools import tool_binary
 
 API = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"

@@ -14,18 +14,18 @@ cluster.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from pathlib import Path
 from typing import Protocol
 
 import yaml
 
-from tests.support.driver import Driver, HookProxy
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.driver import Driver, HookProxy
+from testkit.kubeflow import kubeflow_build, start_kubeflow_operator
+from testkit.manifests import install_operator
+from testkit.processes import Process
 
-from .cluster import REPO_ROOT, Cluster, ComponentError, Process, http_get, install_operator, tool_binary
-
-KUBEFLOW_HEALTH_PORT = 8080
 KUBEFLOW_COMPONENT = REPO_ROOT / "deploy" / "components" / "kubeflow"
 
 
@@ -35,59 +35,6 @@ class Operator(Protocol):
     def start(self) -> Operator: ...
     def stop(self) -> None: ...
     def alive(self) -> bool: ...
-
-
-def apply_crds(cluster: Cluster, path: Path) -> list[str]:
-    """CRDs from a file or the YAML files of a folder, applied server-side (large CRDs exceed
-    the annotation a client-side apply writes) and waited for until Established."""
-    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-    if not files:
-        raise ComponentError(f"no YAML in {path}")
-    for file in files:
-        cluster.apply_text(file.read_text(), server_side=True)
-    names = [
-        doc["metadata"]["name"]
-        for file in files
-        for doc in yaml.safe_load_all(file.read_text())
-        if doc and doc.get("kind") == "CustomResourceDefinition"
-    ]
-    cluster.wait_crds_established(names)
-    return names
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listener: TIME_WAIT is no obstacle
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def kubeflow_build() -> tuple[Path, Path]:
-    """Kubeflow's operator binary and its MPIJob CRD, from the tool cache."""
-    binary = tool_binary("mpi-operator")
-    crd = binary.parent.parent / "crd" / "kubeflow.org_mpijobs.yaml"
-    if not crd.is_file():
-        raise ComponentError(f"{crd} is missing: run scripts/build-tools.sh mpi-operator again")
-    return binary, crd
-
-
-def start_kubeflow_operator(cluster: Cluster, binary: Path, crd: Path, flags: list[str]) -> Process:
-    """Kubeflow's operator on the cluster with its CRD, waited for until healthy."""
-    if not port_free(KUBEFLOW_HEALTH_PORT):
-        raise ComponentError(
-            f"port {KUBEFLOW_HEALTH_PORT} is in use: the Kubeflow operator binds it for its health check "
-            "and cannot be told another; stop what listens there"
-        )
-    apply_crds(cluster, crd)
-    cluster.create_namespace("mpi-operator")  # its leader-election lease lives there
-    argv = [str(binary), f"--kubeConfig={cluster.kubeconfig}", "--lock-namespace=mpi-operator", *flags]
-    process = cluster.spawn_extra("mpi-operator", argv)
-    health = f"http://127.0.0.1:{KUBEFLOW_HEALTH_PORT}/healthz"
-    cluster.wait_for(lambda: http_get(health)[0] == 200 and process.running(), "the Kubeflow operator's /healthz", 60)
-    return process
 
 
 class KubeflowOperator:

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from mpifn.manifests import AGGREGATE_TO, generated_manifests
-
-from .cluster import REPO_ROOT, Cluster
+from testkit.cluster import REPO_ROOT, Cluster
 
 pytestmark = pytest.mark.e2e_k8s
 

@@ -28,10 +28,12 @@ import yaml
 from mpifn import chart, manifests
 from mpifn.cli import version
 from mpifn.manifests import image_overlay
-from tests.support.driver import Driver, metacontroller_crds, real_metacontroller
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.driver import Driver, metacontroller_crds, real_metacontroller
+from testkit.manifests import HOOK_BASE_URL, standin_compositecontroller_crd
+from testkit.tools import tool_binary
 from tests.support.helm import CHART, Helm, set_json
 
-from .cluster import HOOK_BASE_URL, REPO_ROOT, Cluster, standin_compositecontroller_crd, tool_binary
 from .conftest import RESYNC_SECONDS
 from .jobs import CHILD_KINDS, TIMEOUT, owned_children, running_job
 from .test_kustomizations import kustomize

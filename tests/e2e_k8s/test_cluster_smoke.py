@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .cluster import Cluster
+from testkit.cluster import Cluster
 
 pytestmark = pytest.mark.e2e_k8s
 
@@ -70,7 +70,7 @@ def test_fake_nodes_are_ready_and_schedulable(k8s_cluster):
 
 
 def test_functions_server_answers_health(functions_server):
-    from .cluster import http_get
+    from testkit.loopback import http_get
 
     status, _ = http_get(f"{functions_server.base_url}/_/health")
     assert status == 200

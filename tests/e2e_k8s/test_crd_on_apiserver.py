@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from mpifn.cli import job_problems, render
+from testkit.cluster import REPO_ROOT
+from testkit.kubectl import KubectlError
 
-from .cluster import REPO_ROOT, KubectlError
 from .conftest import CRDS
 
 pytestmark = pytest.mark.e2e_k8s

@@ -21,8 +21,9 @@ import yaml
 
 from mpifn import manifests
 from mpifn.cli import dist_name, write_dist
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.tools import tool_binary
 
-from .cluster import REPO_ROOT, Cluster, tool_binary
 from .test_kustomizations import READY, assert_wired
 
 pytestmark = pytest.mark.e2e_k8s

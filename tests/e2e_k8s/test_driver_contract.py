@@ -14,9 +14,9 @@ import time
 import pytest
 
 from mpifn import api, naming
-from tests.support.driver import Fault
+from testkit.cluster import Cluster
+from testkit.driver import Fault
 
-from .cluster import Cluster
 from .conftest import RESYNC_SECONDS
 from .jobs import (
     MPIJOBS,

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from mpifn import naming
-from tests.support.driver import Fault
+from testkit.cluster import Cluster
+from testkit.driver import Fault
 
-from .cluster import Cluster
 from .jobs import TIMEOUT, hello, mpijob, owned_children, phase_is, pods, running_job, submit, wait_settled
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from .cluster import ANN_HOLD, Cluster
+from testkit.cluster import Cluster
+from testkit.kwok import ANN_HOLD
+
 from .conftest import RESYNC_SECONDS
 from .jobs import fresh_namespace, hello, mpijob, phase_is
 from .kueue import (

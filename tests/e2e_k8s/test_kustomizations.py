@@ -14,8 +14,8 @@ import yaml
 
 from mpifn import manifests
 from mpifn.cli import write_overlay
-
-from .cluster import REPO_ROOT, tool_binary
+from testkit.cluster import REPO_ROOT
+from testkit.tools import tool_binary
 
 COMPONENTS = REPO_ROOT / "deploy" / "components"
 TOKENS = {"openfaas": manifests.OPENFAAS_TOKEN, "knative": manifests.TOKEN, "plain": manifests.TOKEN}

@@ -23,9 +23,12 @@ from prometheus_client.samples import Sample
 
 from mpifn import manifests, metrics
 from mpifn.lifecycle import FAILED, PENDING, RUNNING, SUCCEEDED, SUSPENDED
-from tests.support.server import free_port
+from testkit.cluster import REPO_ROOT, Cluster
+from testkit.kwok import ANN_FAIL, ANN_HOLD
+from testkit.manifests import operator_manifests
+from testkit.server import free_port
+from testkit.tools import tool_binary
 
-from .cluster import ANN_FAIL, ANN_HOLD, REPO_ROOT, Cluster, operator_manifests, tool_binary
 from .jobs import MPIJOBS, TIMEOUT, hello, submit
 
 pytestmark = [pytest.mark.e2e_k8s, pytest.mark.usefixtures("driver_report")]

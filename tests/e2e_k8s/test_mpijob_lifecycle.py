@@ -2,7 +2,7 @@
 
 The hooks are served by ``python -m mpifn.serve`` behind the recording proxy
 and driven by the real Metacontroller (MPIFN_METACONTROLLER_BIN) or the
-stand-in (hookdriver.py). Every assertion is on objects and status read back
+stand-in (testkit/hookdriver.py). Every assertion is on objects and status read back
 with kubectl, or on the hook calls the proxy saw.
 """
 
@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from mpifn import api, naming
+from testkit.kwok import ANN_FAIL, ANN_HOLD
 
-from .cluster import ANN_FAIL, ANN_HOLD
 from .jobs import (
     MPIJOBS,
     TIMEOUT,

@@ -5,7 +5,7 @@ pods, the driver sends them under `related`, and its sync keeps the telling ones
 explanation's status, which the job's sync reads.
 
 The real kube-scheduler leaves pods Unschedulable; kwok stages of the tests' own (see
-kwok-stages/) put pods into ImagePullBackOff, CrashLoopBackOff with a termination reason,
+testkit/kwok-stages/) put pods into ImagePullBackOff, CrashLoopBackOff with a termination reason,
 or fail the launcher's init step or its mpirun with a termination message, as the kubelet
 writes them. Every cause is read back with kubectl: `kubectl get mj` REASON and status."""
 
@@ -17,8 +17,9 @@ import uuid
 import pytest
 
 from mpifn import api
+from testkit.cluster import Cluster
+from testkit.kwok import ANN_EXIT_CODE, ANN_FAIL, ANN_HOLD, ANN_REASON
 
-from .cluster import ANN_EXIT_CODE, ANN_FAIL, ANN_HOLD, ANN_REASON, Cluster
 from .jobs import MPIJOBS, TIMEOUT, hello, mpijob, owned_children, pods, wait_settled
 
 pytestmark = pytest.mark.e2e_k8s

@@ -1,4 +1,4 @@
-"""Fixtures of the real MPI runs (see lab.py for the setup they build)."""
+"""Fixtures of the real MPI runs (see testkit/lab.py for the setup they build)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_mpi.lab import (
-    HERE,
-    IMAGE_DIR,
-    PROBE_KEY_VARIABLE,
-    REPO,
-    REQUIRED_COMMANDS,
-    TEST_USER,
-    Lab,
-    LabUser,
-    _kill_pids,
-    _pids_of_uid,
-    _wait_gone,
-    run,
-)
+from testkit.lab import IMAGE_DIR, PROBE_KEY_VARIABLE, REPO, REQUIRED_COMMANDS, TEST_USER, Lab, LabUser, pids_of_uid
+from testkit.labnet import kill_pids, run, wait_gone
+
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config):
@@ -110,9 +100,9 @@ def e2e_user(e2e_tools):
     finally:
         try:
             entry = pwd.getpwnam(TEST_USER)
-            leftovers = _pids_of_uid(entry.pw_uid)
-            _kill_pids(leftovers)
-            _wait_gone(leftovers)
+            leftovers = pids_of_uid(entry.pw_uid)
+            kill_pids(leftovers)
+            wait_gone(leftovers)
         except KeyError:
             pass
         if created:

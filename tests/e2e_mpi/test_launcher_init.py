@@ -21,8 +21,8 @@ import pytest
 
 from mpifn import probetext
 from mpifn.probetext import InitVerdict, Unreachable, read_verdict
-from tests.e2e_mpi.lab import IMAGE_DIR
-from tests.support import calls
+from testkit import calls
+from testkit.lab import IMAGE_DIR
 
 pytestmark = pytest.mark.e2e_mpi
 

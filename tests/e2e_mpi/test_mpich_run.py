@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e_mpi.lab import render_job
+from testkit.mpijob import render_job
 
 pytestmark = pytest.mark.e2e_mpi
 

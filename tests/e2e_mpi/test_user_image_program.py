@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e_mpi.lab import REPO
+from testkit.lab import REPO
 
 pytestmark = pytest.mark.e2e_mpi
 

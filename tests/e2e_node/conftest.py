@@ -14,7 +14,7 @@
 - ``operator`` (session): deploy/plain's CompositeControllers driven by the
   real Metacontroller when MPIFN_METACONTROLLER_BIN names one, installed in the
   cluster from its release manifests (in_cluster.py: a pod calling the functions'
-  Services as shipped), else by the stand-in (tests/support/driver.py) on the
+  Services as shipped), else by the stand-in (testkit/driver.py) on the
   machine, its hooks through the recording proxy to each function's Service by
   ClusterIP (it runs outside the cluster's DNS). Probe signing and the hook
   bearer token are on (deploy/components/auth).
@@ -37,13 +37,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e_k8s.cluster import ComponentError, standin_compositecontroller_crd
+from testkit.containers import project_images
+from testkit.driver import Driver, HookProxy, real_metacontroller
+from testkit.manifests import standin_compositecontroller_crd
+from testkit.node import Node
+from testkit.processes import ComponentError
 from tests.e2e_k8s.jobs import fresh_namespace
-from tests.support.driver import Driver, HookProxy, real_metacontroller
 from tests.support.helm import CHART, Helm, set_json
 
 from .in_cluster import InClusterMetacontroller
-from .node import Node, project_images
 
 HERE = Path(__file__).resolve().parent
 RESYNC_SECONDS = 2

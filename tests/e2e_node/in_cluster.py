@@ -19,10 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e_k8s.cluster import ComponentError
-from tests.support.driver import RealMetacontroller
-
-from .node import Node, project_images, run
+from testkit.containers import project_images
+from testkit.driver import RealMetacontroller
+from testkit.host import run
+from testkit.node import Node
+from testkit.processes import ComponentError
 
 NAMESPACE = "metacontroller"
 IMAGE_REPOSITORY = "localhost/mpifn-e2e/metacontroller"
@@ -68,7 +69,7 @@ def release_objects(manifests: Path, image: str, apply_strategy: str) -> list[di
 
 
 class InClusterMetacontroller:
-    """The same reading surface the node tests use from tests/support/driver.Driver."""
+    """The same reading surface the node tests use from testkit/driver.Driver."""
 
     def __init__(self, node: Node, release: RealMetacontroller) -> None:
         self.node, self.release = node, release

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 import pytest
 
 from mpifn import naming
+from testkit.containers import project_images
+from testkit.node import Node
 from tests.e2e_k8s.jobs import fresh_namespace
 from tests.e2e_k8s.kueue import (
     JOB_NAME,
@@ -47,8 +49,6 @@ from tests.e2e_k8s.kueue import (
     workload_finished,
     workload_of,
 )
-
-from .node import Node, project_images
 
 pytestmark = pytest.mark.e2e_node
 

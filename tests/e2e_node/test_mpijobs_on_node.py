@@ -14,11 +14,13 @@ import pytest
 import yaml
 
 from mpifn import api, naming
-from tests.e2e_k8s.cluster import REPO_ROOT
+from testkit.cluster import REPO_ROOT
+from testkit.containers import project_images
+from testkit.host import run
+from testkit.node import Node
 from tests.e2e_k8s.jobs import MPIJOBS, hello, phase_is, pods
 
 from .conftest import INIT_DEADLINE_SECONDS
-from .node import Node, project_images, run
 
 pytestmark = pytest.mark.e2e_node
 

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-from .node import NODE_IP, NODE_NAME, project_images
+from testkit.containers import project_images
+from testkit.node import NODE_IP, NODE_NAME
 
 pytestmark = pytest.mark.e2e_node
 

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
+from testkit.node import Node
 from tests.e2e_k8s.jobs import MPIJOBS, hello
 
 from .conftest import INIT_DEADLINE_SECONDS
-from .node import Node
 
 pytestmark = pytest.mark.e2e_node
 

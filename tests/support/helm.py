@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from tests.e2e_k8s.cluster import REPO_ROOT, tool_binary
+from testkit.cluster import REPO_ROOT
+from testkit.tools import tool_binary
 
 CHART = REPO_ROOT / "charts" / "mpifn"
 

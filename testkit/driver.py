@@ -4,7 +4,7 @@ One switch: ``MPIFN_METACONTROLLER_BIN`` names a Metacontroller binary (and
 ``MPIFN_METACONTROLLER_MANIFESTS`` its release's CRD manifest, or a folder
 holding it); then the binary runs against the test cluster with Metacontroller's
 own CRDs installed and the shipped CompositeController applied. Otherwise the
-stand-in (tests/e2e_k8s/hookdriver.py) follows the same CompositeController.
+stand-in (testkit/hookdriver.py) follows the same CompositeController.
 
 Either way the hooks are reached through :class:`HookProxy`, a small recording
 proxy in front of the functions: what tests read about hook calls and hook
@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.support.server import free_port
+from testkit.server import free_port
 
 BINARY_ENV = "MPIFN_METACONTROLLER_BIN"
 MANIFESTS_ENV = "MPIFN_METACONTROLLER_MANIFESTS"
@@ -269,7 +269,7 @@ def cancelled_by_shutdown(event: dict, shutdowns: list[Shutdown]) -> bool:
 
 
 class TestCluster(Protocol):
-    """What a driver needs from a test cluster (tests/e2e_k8s/cluster.Cluster has it)."""
+    """What a driver needs from a test cluster (testkit/cluster.Cluster has it)."""
 
     server: str
     token: str
@@ -388,7 +388,7 @@ class Driver:
                 self.cluster.apply(*controllers)
             self._binary = self._start_binary(self.real)
         else:
-            from tests.e2e_k8s.hookdriver import HookDriver
+            from testkit.hookdriver import HookDriver
 
             self._stand_ins = [HookDriver(self.cluster, c).start() for c in controllers]  # type: ignore[arg-type]
         return self
@@ -420,7 +420,7 @@ class Driver:
         if self.real:
             self.cluster.apply(settled)
         else:
-            from tests.e2e_k8s.hookdriver import HookDriver
+            from testkit.hookdriver import HookDriver
 
             stand_in = HookDriver(self.cluster, settled).start()  # type: ignore[arg-type]
         try:

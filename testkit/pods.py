@@ -9,7 +9,7 @@ from typing import Any
 from mpifn.children.explanation import job_explanation
 from mpifn.settings import Settings
 from mpifn.spec import parse_job
-from tests.support import calls
+from testkit import calls
 
 JsonObject = dict[str, Any]
 T = "2026-11-28T12:00:00Z"
