@@ -56,9 +56,12 @@ def observed_children(children: Any) -> Observed:
             name = metadata.get("name") if isinstance(metadata, dict) else None
             if not isinstance(name, str):
                 raise RequestError(f"{where}: must be an object with metadata.name")
-            for field in ("kind", "apiVersion"):
-                if child.get(field) is not None and not isinstance(child[field], str):
+            for field, of_rule in (("kind", rule_kind), ("apiVersion", rule_version)):
+                value = child.get(field)
+                if value is not None and not isinstance(value, str):
                     raise RequestError(f"{where}.{field}: must be a string")
+                if value and value != of_rule:  # echoed under another key, it would read as gone
+                    raise RequestError(f"{where}.{field}: {value!r} is not the {field} its key {rule!r} names")
             kind = child.get("kind") or rule_kind
             found_problems = object_problems(child, where) + _data_problems(child, kind, where)
             if found_problems:

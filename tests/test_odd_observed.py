@@ -342,3 +342,18 @@ def test_a_controller_whose_child_rule_names_an_odd_api_version_asks_for_no_gang
         status, answer = post(function, request)
         assert status == 200
         assert "PodGroup" not in {c["kind"] for c in answer["children"]}
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", "0"), ("apiVersion", "apps/v1")])
+def test_a_child_whose_kind_or_version_its_key_does_not_name_is_a_400(hello, field, value):
+    """An invalid spec echoes the observed children: one echoed as another kind would read to
+    Metacontroller as its child gone (found by `make fuzz`)."""
+    parent, observed = steady(hello)
+    request = request_of({**parent, "spec": {**parent["spec"], "replicas": None}}, observed)
+    child(request, "ConfigMap")[field] = value
+    status, answer = post("sync", request)
+    rule = CHILD_RULES["ConfigMap"]
+    assert (status, answer["error"]) == (
+        400,
+        f"children[{rule!r}]['default/hello-config'].{field}: {value!r} is not the {field} its key {rule!r} names",
+    )
