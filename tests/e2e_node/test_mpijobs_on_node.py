@@ -257,7 +257,10 @@ def test_e_an_image_without_the_worker_entrypoint_fails_visibly(operator, node, 
         timeout=TIMEOUT,
     )
     assert all("/usr/local/bin/mpifn-worker" in problem for problem in problems), problems
-    running = node.get(MPIJOBS, "hello", namespace)["status"]
+    # The workers can fail before the first status is written (that sync's last step).
+    running = node.wait_for(
+        lambda: node.get(MPIJOBS, "hello", namespace).get("status"), "the job's first status", timeout=TIMEOUT
+    )
     failed = run_to_the_end(node, namespace, "Failed", timeout=INIT_DEADLINE_SECONDS + TIMEOUT)
     pod = launcher_pod(node, namespace)
     assert terminated(pod, INIT, init=True)["exitCode"] == 1
