@@ -106,7 +106,7 @@ class Settings:
     other_pods: int = 0
     pprof: Path | None = None  # Metacontroller's CPU profile of the first pprof_seconds after submission
     pprof_seconds: int = 60
-    apply_strategy: str | None = None  # Metacontroller's --apply-strategy; None: its default
+    apply_strategy: str = APPLY_STRATEGIES[0]  # Metacontroller's --apply-strategy
 
 
 @dataclass
@@ -243,8 +243,7 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     rates = [] if settings.qps is None else [f"--client-go-qps={settings.qps}", f"--client-go-burst={settings.burst}"]
     if settings.metacontroller_workers is not None:
         rates.append(f"--workers={settings.metacontroller_workers}")
-    if settings.apply_strategy is not None:
-        rates.append(f"--apply-strategy={settings.apply_strategy}")
+    rates.append(f"--apply-strategy={settings.apply_strategy}")
     profiler = None
     if settings.pprof is not None:
         profiler = f"127.0.0.1:{free_port()}"
