@@ -80,6 +80,15 @@ def test_function_image_uses_the_same_debian_base_and_owns_its_home():
     assert "USER 1000:1000" in text
 
 
+def test_function_image_ships_the_project_compiled():
+    """The image sets PYTHONDONTWRITEBYTECODE and runs as a user who cannot write its code:
+    what is not compiled at build time is compiled again at every cold start."""
+    text = (ROOT / "functions" / "Dockerfile").read_text()
+    compile_step = text.index("RUN python3 -m compileall -q mpifn main.py")
+    assert text.index("COPY mpifn mpifn") < compile_step and text.index("COPY main.py main.py") < compile_step
+    assert compile_step < text.index("USER 1000:1000")
+
+
 @pytest.mark.parametrize(
     "script",
     [
