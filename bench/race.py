@@ -59,6 +59,7 @@ if str(ROOT) not in sys.path:
 
 from bench import proc  # noqa: E402
 from mpifn import api  # noqa: E402
+from mpifn.endpoints import server_defaults  # noqa: E402
 from testkit.cluster import Cluster  # noqa: E402
 from testkit.driver import APPLY_STRATEGIES, metacontroller_crds  # noqa: E402
 from testkit.kubeflow import start_kubeflow_operator  # noqa: E402
@@ -223,10 +224,13 @@ def start_kubeflow(cluster: Cluster, binary: Path, crd: Path, settings: Settings
 
 def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -> Controller:
     port = free_port()
+    # One process answers every hook here; it serves them as the sync and finalize images do.
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server_defaults("sync", environ)
     functions = cluster.spawn_extra(
         "functions",
         [sys.executable, "-m", "mpifn.serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=environ,
         cwd=ROOT,
     )
     cluster.wait_for(lambda: http_get(f"http://127.0.0.1:{port}/_/health")[0] == 200, "the functions' /_/health", 60)

@@ -7,7 +7,7 @@ the tests passing their own settings, clock and keys. Nothing else reads the env
 the clock or key files on a request's behalf."""
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,21 @@ Clock = Callable[[], datetime]
 FUNCTION_NAMES = ("sync", "finalize", "probe")
 _NUMERIC_QUERY_FIELDS = ("replicas", "minReplicas", "slots", "sshPort", "timeoutSeconds", "expires")
 GATEWAY_PREFIX = "/function/"
+
+
+# sync and finalize only compute; the probe waits on the network.
+COMPUTE_ONLY = ("sync", "finalize")
+
+
+def server_defaults(function: str, environ: MutableMapping[str, str]) -> None:
+    """Puts the server settings `function` runs best with into `environ`, for its entry point
+    to call at import: functions-framework reads THREADS (gunicorn's threads per worker) when
+    it starts the server, after importing the entry point. sync and finalize get one thread,
+    which gunicorn serves with its plain sync worker: under concurrent calls that spends about
+    45 % less CPU per call than functions-framework's default of four threads per core, which
+    only contend for the GIL (BENCHMARKS.md 2e). An explicit THREADS wins."""
+    if function in COMPUTE_ONLY:
+        environ.setdefault("THREADS", "1")
 
 
 def system_clock() -> datetime:

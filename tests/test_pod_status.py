@@ -502,11 +502,12 @@ def test_customize_needs_a_namespaced_parent(hello):
         calls.customize({"parent": explanation})
 
 
-def test_the_sync_function_serves_customize_under_its_own_url(hello):
+def test_the_sync_function_serves_customize_under_its_own_url(hello, monkeypatch):
     """functions/sync/main.py as functions-framework loads it: /customize is the hook,
     any other path is sync."""
     import functions_framework
 
+    monkeypatch.delenv("THREADS", raising=False)  # the entry point sets it: undone after the test
     client = functions_framework.create_app(target="sync", source=str(ROOT / "functions" / "sync" / "main.py"))
     client = client.test_client()
     explanation = shapes.explanation_with(hello, [])
