@@ -211,52 +211,39 @@ class Cluster(ProcessGroup, FakeNodes):
         )
 
     def _start_controller_manager(self) -> None:
-        port = free_port()
-        proc = self._spawn(
+        self._start_secured(
             "kube-controller-manager",
             [
-                str(self.bin["kube-controller-manager"]),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--authentication-kubeconfig={self.kubeconfig}",
-                f"--authorization-kubeconfig={self.kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={port}",
-                f"--cert-dir={self.dir}/kcm-serving",
                 f"--controllers={','.join(KCM_CONTROLLERS)}",
                 f"--service-account-private-key-file={self.sa_key}",
                 f"--root-ca-file={self.dir}/pki/serving/apiserver.crt",
                 "--use-service-account-credentials=false",
-                "--leader-elect=false",
                 "--concurrent-job-syncs=5",
-                "--v=1",
             ],
-        )
-        wait_ready(
-            proc,
-            lambda: http_get(f"https://127.0.0.1:{port}/healthz")[0] == 200,
-            "kube-controller-manager /healthz",
             timeout=90,
         )
 
     def _start_scheduler(self) -> None:
+        self._start_secured("kube-scheduler", [], timeout=90)
+
+    def _start_secured(self, name: str, flags: list[str], timeout: float) -> None:
+        """kube-controller-manager or kube-scheduler: the cluster's kubeconfig for the API and
+        for delegated authentication and authorization, /healthz served on a free loopback
+        port with a self-signed certificate; returns once /healthz answers."""
         port = free_port()
         proc = self._spawn(
-            "kube-scheduler",
+            name,
             [
-                str(self.bin["kube-scheduler"]),
+                str(self.bin[name]),
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={port}",
-                f"--cert-dir={self.dir}/scheduler-serving",
+                f"--cert-dir={self.dir}/{name}-serving",
+                *flags,
                 "--leader-elect=false",
                 "--v=1",
             ],
         )
-        wait_ready(
-            proc,
-            lambda: http_get(f"https://127.0.0.1:{port}/healthz")[0] == 200,
-            "kube-scheduler /healthz",
-            timeout=90,
-        )
+        wait_ready(proc, lambda: http_get(f"https://127.0.0.1:{port}/healthz")[0] == 200, f"{name} /healthz", timeout)
