@@ -62,13 +62,13 @@ def observed_children(children: Any) -> Observed:
                     raise RequestError(f"{where}.{field}: must be a string")
                 if value and value != of_rule:  # echoed under another key, it would read as gone
                     raise RequestError(f"{where}.{field}: {value!r} is not the {field} its key {rule!r} names")
-            kind = child.get("kind") or rule_kind
-            found_problems = object_problems(child, where) + _data_problems(child, kind, where)
+            # Past the check above, a child's kind and apiVersion are its key's, or absent.
+            found_problems = object_problems(child, where) + _data_problems(child, rule_kind, where)
             if found_problems:
                 raise RequestError("; ".join(found_problems))
             if not child.get("kind") or not child.get("apiVersion"):  # echoed whole by desired_form
-                child = {**child, "kind": kind, "apiVersion": child.get("apiVersion") or rule_version}
-            found[(kind, name)] = child
+                child = {**child, "kind": rule_kind, "apiVersion": rule_version}
+            found[(rule_kind, name)] = child
     return Observed(found)
 
 
