@@ -20,9 +20,7 @@ descriptions and defaults dropped (size; a default in a CRD would be written int
 stored MPIJob), the list and map markers a CRD allows kept, and the few OpenAPI shapes a
 structural schema cannot state mapped to the nearest one that accepts the same values."""
 
-import argparse
 import json
-import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -199,6 +197,8 @@ def _with_map_key_defaults(items: JsonObject, node: JsonObject, resolve: Any, pa
 def openapi_document(version: str) -> Path:
     """The core/v1 OpenAPI document of Kubernetes `version`, from the Go module cache (`go mod
     download` fetches the module if it is not there)."""
+    import subprocess  # here, like argparse in main: the functions import this module, never these
+
     result = subprocess.run(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
         capture_output=True,
@@ -211,6 +211,8 @@ def openapi_document(version: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python3 -m mpifn.podtemplate", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--openapi", type=Path, help=f"{SOURCE} of Kubernetes {KUBERNETES_VERSION}, instead of the Go module cache's"

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from bench.jobs import steady_request_bytes
 from mpifn.endpoints import COMPUTE_ONLY, FUNCTION_NAMES, server_defaults
 from tests.conftest import ROOT
 
@@ -63,3 +64,33 @@ def test_the_image_serves_each_function_with_the_threads_it_asks_for(function):
 
 def test_threads_set_for_the_deployment_still_win():
     assert server_of("sync", {**without_threads(), "THREADS": "3"}) == (3, "gthread")
+
+
+# Modules a steady sync has no use for, kept out of its cold start (BENCHMARKS.md 2d, 2f):
+# the locale tables of the first strptime, podtemplate's regeneration command, the full
+# JSON Schema validator (only invalid input is explained with it), the key pair library
+# (only a new job gets keys) and the probe.
+SPARED_AT_COLD_START = ("_strptime", "argparse", "subprocess", "jsonschema", "cryptography", "mpifn.probe")
+
+FIRST_STEADY_SYNC = """
+import sys
+import functions_framework
+
+app = functions_framework.create_app(target="sync", source=sys.argv[1])
+reply = app.test_client().post("/", data=sys.stdin.buffer.read(), headers={"Content-Type": "application/json"})
+print(reply.status_code, *sorted(set(sys.argv[2:]) & set(sys.modules)))
+"""
+
+
+def test_a_fresh_sync_function_answers_a_steady_sync_without_importing_what_it_does_not_use():
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_STEADY_SYNC, str(ROOT / "functions" / "sync" / "main.py"), *SPARED_AT_COLD_START],
+        input=steady_request_bytes(4),
+        env={**without_threads(), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == ["200"], "imported on a steady sync: " + done.stdout.decode()

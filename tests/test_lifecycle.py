@@ -1,10 +1,11 @@
 """Run policy, suspension, deadlines, gang scheduling and the drop-in APIs."""
 
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mpifn.lifecycle import parse_timestamp, timestamp
 from testkit import calls
 from testkit.metacontroller import hook_request, with_status
 from tests.conftest import FIXTURES, load_yaml
@@ -227,3 +228,15 @@ def test_seed_api_examples_run_unchanged(name):
     assert kinds(response)["StatefulSet"]["spec"]["replicas"] == 3
     for child in response["children"]:
         validate_strict(child)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["2026-1-6T1:2:3Z", "2026-12-06T21:55:29+00:00", "2026-12-06T21:55:29.5Z", "2026-02-30T00:00:00Z",
+     "\uff12\uff10\uff12\uff16-12-06T21:55:29Z", "2026-12-06", ""],
+)  # fmt: skip
+def test_timestamps_are_read_back_only_in_the_form_they_are_written(odd):
+    moment = datetime(2026, 12, 6, 21, 55, 29, tzinfo=UTC)
+    assert parse_timestamp(timestamp(moment)) == moment
+    with pytest.raises(ValueError):
+        parse_timestamp(odd)
