@@ -122,7 +122,12 @@ def finalize(request: Any, settings: Settings, now: datetime, keys: Keys) -> Jso
     try:
         job = parse_job(parent, settings)
     except InvalidSpec:
-        return {"status": previous, "children": [], "finalized": _nothing_runs(observed, parent["metadata"]["name"])}
+        name = parent["metadata"]["name"]
+        return {
+            "status": previous,
+            "children": _stopping_as_applied(observed, name),
+            "finalized": _nothing_runs(observed, name),
+        }
     state = lifecycle.decide(job, observed, previous, now)
     gang = gang_of(request.get("controller"))
     launcher_running = state.launcher.active > 0
@@ -304,6 +309,21 @@ def _left_alone(parent: JsonObject) -> JsonObject:
 
 def _uid(parent: JsonObject) -> str:
     return str(parent["metadata"].get("uid") or "")
+
+
+def _stopping_as_applied(observed: Observed, job_name: str) -> list[JsonObject]:
+    """The teardown of a job whose spec can no longer be read, in the same order as any other:
+    every child as last applied (none is taken away because of a bad edit), the launcher
+    suspended, and the workers scaled to 0 once the launcher no longer runs."""
+    launcher_running = lifecycle.read_launcher(observed, job_name).active > 0
+    forms = observed.desired_forms()
+    for index, form in enumerate(forms):
+        name = form["metadata"]["name"]
+        if form["kind"] == "Job" and name == naming.launcher_name(job_name):
+            forms[index] = {**form, "spec": {**form.get("spec", {}), "suspend": True}}
+        elif form["kind"] == "StatefulSet" and name == naming.worker_name(job_name) and not launcher_running:
+            forms[index] = {**form, "spec": {**form.get("spec", {}), "replicas": 0}}
+    return forms
 
 
 def _nothing_runs(observed: Observed, job_name: str) -> bool:

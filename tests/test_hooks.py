@@ -178,11 +178,15 @@ def test_malformed_requests_raise_instead_of_answering(request_body, message):
         calls.sync(request_body)
 
 
-def test_finalize_stops_the_launcher_before_the_workers(hello):
+@pytest.mark.parametrize("spec_edit", [{}, {"replicas": "two"}], ids=["valid", "edited-invalid"])
+def test_finalize_stops_the_launcher_before_the_workers(hello, spec_edit):
+    """Also for a job whose spec a bad edit made unreadable: from what was last applied."""
     parent, observed, _ = settle(hello)
+    parent = {**parent, "spec": {**parent["spec"], **spec_edit}}
     running = with_status(with_status(observed, "Job", {"active": 1}), "StatefulSet", {"replicas": 2})
     first = calls.finalize(hook_request(parent, running, finalizing=True), now=T0)
     kinds = {c["kind"]: c for c in first["children"]}
+    assert sorted(kinds) == sorted(c["kind"] for c in observed), "no child is taken away before the pods stop"
     assert first["finalized"] is False
     assert kinds["Job"]["spec"]["suspend"] is True
     assert kinds["StatefulSet"]["spec"]["replicas"] == 2

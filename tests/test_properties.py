@@ -636,6 +636,9 @@ def odd_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], dict[s
     request, settings = draw(steady_requests(key_file))
     changed = copy.deepcopy(request)
     replaced: list[odd.Path] = []
+    # A second replacement at the same path could bring back the original's type: a parent
+    # renamed to another valid name is no odd value but a job that cannot exist.
+    touched: set[odd.Path] = set()
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):  # mostly one: more are mostly a 400
         region = draw(st.sampled_from(ODD_REGIONS))
         if region.startswith("parent."):
@@ -657,12 +660,18 @@ def odd_requests(draw: st.DrawFn, key_file: str) -> tuple[dict[str, Any], dict[s
                 continue
             recorded = json.loads(text)
             inner = draw(odd.one_of_evenly(list(odd.paths(recorded))))
+            if base + LAST_APPLIED_PATH + inner in touched:
+                continue
+            touched.add(base + LAST_APPLIED_PATH + inner)
             value = draw(odd.another_type(odd.get(recorded, inner)))
             odd.replace_in_json_text(changed, base + LAST_APPLIED_PATH, inner, value)
             replaced.append(base + LAST_APPLIED_PATH)
             continue
         inside = list(odd.paths(odd.get(changed, base)))
         path = base + draw(odd.one_of_evenly(inside if region != "child" else inside[1:] or inside))
+        if path in touched:
+            continue
+        touched.add(path)
         odd.put(changed, path, draw(odd.another_type(odd.get(changed, path))))
         replaced.append(path)
     assume(replaced)
