@@ -6,10 +6,12 @@
 For each operator a fresh test control plane (testkit/cluster.py: etcd,
 kube-apiserver, kube-controller-manager, kube-scheduler, kwok with --nodes fake nodes)
 runs N MPIJobs of 1 launcher + 4 workers x 1 slot, submitted at once. Reported: seconds
-from the first submission to all launcher and all worker pods Running; CPU of the
-controller processes until then and after --settle more seconds (Metacontroller and the
-functions apart); apiserver writes until the end of the settle time by resource and by
-client (an audit log of writes only: verb, resource, user agent). Kubeflow's binary binds
+from the first submission to all launcher and all worker pods Running, and to every job's
+status saying so (a controller behind its pods still has work queued; waited for at most
+--status-wait seconds); CPU of the controller processes until the pods run, and until
+--settle seconds after the statuses (Metacontroller and the functions apart); apiserver
+writes until then by resource and by client (an audit log of writes only: verb,
+resource, user agent). Kubeflow's binary binds
 port 8080 for its health check (not configurable): the port must be free.
 
 Kubeflow's binary and CRD default to those scripts/build-tools.sh builds (by default, or
@@ -108,6 +110,7 @@ class Settings:
     pprof: Path | None = None  # Metacontroller's CPU profile of the first pprof_seconds after submission
     pprof_seconds: int = 60
     apply_strategy: str = APPLY_STRATEGIES[0]  # Metacontroller's --apply-strategy
+    status_wait: float = 120.0  # seconds after the pods run to wait for every status to say Running
 
 
 @dataclass
@@ -430,6 +433,10 @@ def race(
             time.sleep(0.5)
         all_running = max(seen.values())
         cpu_running = controller.cpu()
+        # A controller that lags behind its pods still has work queued: measured until it is
+        # done, or for at most status_wait seconds more.
+        statuses = _statuses_running(cluster, job(0)["apiVersion"], settings)
+        statuses_running = time.monotonic() - started
         time.sleep(settings.settle)
         cpu_settled = controller.cpu()
         calls = controller.hook_calls()
@@ -447,6 +454,8 @@ def race(
         "launchers_running_seconds": seen["launcher"],
         "workers_running_seconds": seen["worker"],
         "all_running_seconds": all_running,
+        "statuses_running_seconds": statuses_running,
+        "statuses_running": statuses,
         "cpu_seconds_until_running": {k: cpu_running[k] - cpu_before[k] for k in cpu_before},
         "cpu_seconds_until_settled": {k: cpu_settled[k] - cpu_before[k] for k in cpu_before},
         "writes": count_writes(events),
@@ -488,9 +497,11 @@ def churn(cluster: Cluster, controller: Controller, settings: Settings) -> dict[
         size = min(batch, settings.other_pods - done)
         pods = [other_pod(done + index) for index in range(size)]
         post_all(cluster, f"/api/v1/namespaces/{OTHERS}/pods", pods)
-        _wait_count(cluster, partial(_all_running, cluster, size), settings)
+        _wait_count(cluster, partial(_all_running, cluster, size), "other pods Running", settings)
         _api(cluster, "DELETE", f"/api/v1/namespaces/{OTHERS}/pods")
-        _wait_count(cluster, lambda: not _names(cluster, f"/api/v1/namespaces/{OTHERS}/pods"), settings)
+        _wait_count(
+            cluster, lambda: not _names(cluster, f"/api/v1/namespaces/{OTHERS}/pods"), "other pods gone", settings
+        )
         done += size
     after = controller.cpu()
     spent = {name: after[name] - before[name] for name in before}
@@ -515,12 +526,30 @@ def _all_running(cluster: Cluster, size: int) -> bool:
     return sum(running_by_role(cluster, "app", OTHERS).values()) >= size
 
 
-def _wait_count(cluster: Cluster, done: Callable[[], bool], settings: Settings) -> None:
+def _statuses_running(cluster: Cluster, api_version: str, settings: Settings) -> int:
+    """How many MPIJobs' statuses say Running: waited for until all do, for at most
+    settings.status_wait seconds (a list every 2 s: the list of 1000 jobs is megabytes)."""
+    deadline = time.monotonic() + settings.status_wait
+    while True:
+        cluster.check_alive()
+        items = _api(cluster, "GET", f"/apis/{api_version}/namespaces/{NAMESPACE}/mpijobs")["items"] or []
+        count = sum(1 for item in items if says_running(item))
+        if count >= settings.jobs or time.monotonic() > deadline:
+            return count
+        time.sleep(2)
+
+
+def says_running(job: dict[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(isinstance(c, dict) and c.get("type") == "Running" and c.get("status") == "True" for c in conditions)
+
+
+def _wait_count(cluster: Cluster, done: Callable[[], bool], what: str, settings: Settings) -> None:
     started = time.monotonic()
     while not done():
         cluster.check_alive()
         if time.monotonic() - started > settings.timeout:
-            raise TimeoutError(f"other pods: not done after {settings.timeout:.0f}s")
+            raise TimeoutError(f"{what}: not after {settings.timeout:.0f}s")
         time.sleep(0.5)
 
 
@@ -552,8 +581,9 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"{result['operator']}: {jobs} jobs, all Running in {result['all_running_seconds']:.1f} s "
         f"(launchers {result['launchers_running_seconds']:.1f} s, workers {result['workers_running_seconds']:.1f} s; "
-        f"submitted in {result['submit_seconds']:.1f} s)",
-        "  CPU s until Running: "
+        f"submitted in {result['submit_seconds']:.1f} s); {result['statuses_running']} statuses Running at "
+        f"{result['statuses_running_seconds']:.1f} s",
+        "  CPU s until pods Running: "
         + ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds_until_running"].items())
         + "; after settling: "
         + ", ".join(f"{k} {v:.2f} ({v * 1000 / jobs:.1f} ms/job)" for k, v in cpu.items()),
@@ -602,7 +632,12 @@ def main(argv: list[str] | None = None) -> int:
         default=APPLY_STRATEGIES[0],
         help="Metacontroller's --apply-strategy (default: the README's, server-side-apply)",
     )
-    parser.add_argument("--settle", type=float, default=20.0, help="seconds measured after all pods run")
+    parser.add_argument(
+        "--settle", type=float, default=20.0, help="seconds measured after every job's status says Running"
+    )
+    parser.add_argument(
+        "--status-wait", type=float, default=120.0, help="at most this long after the pods run for the statuses"
+    )
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--operators", default="kubeflow,mpifn")
     parser.add_argument("--output", type=Path)
@@ -638,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pprof,
         args.pprof_seconds,
         args.apply_strategy,
+        args.status_wait,
     )
     starters = {
         "kubeflow": (lambda c: start_kubeflow(c, args.kubeflow_bin, args.kubeflow_crd, settings), kubeflow_job),

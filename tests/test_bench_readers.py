@@ -101,3 +101,15 @@ def test_metacontroller_queue_adds_are_read_by_queue_name():
         "CompositeController-mpifn-explain": 0.0,
     }
     assert race.queue_adds("") == {}
+
+
+def test_the_race_reads_running_from_either_operators_status_conditions():
+    def job(*conditions):
+        return {"status": {"conditions": [dict(zip(("type", "status"), pair, strict=True)) for pair in conditions]}}
+
+    # Ours writes every condition with its status; Kubeflow's adds them as they happen.
+    assert race.says_running(job(("Created", "True"), ("Running", "True"), ("Succeeded", "False")))
+    assert race.says_running(job(("Created", "True"), ("Running", "True")))
+    assert not race.says_running(job(("Created", "True"), ("Running", "False")))
+    assert not race.says_running(job(("Created", "True")))
+    assert not race.says_running({"status": None}) and not race.says_running({})
