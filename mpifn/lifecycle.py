@@ -2,14 +2,13 @@
 previous status: what should run now, and what the status says about it."""
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from mpifn import naming
 from mpifn.model import MPIJob
-from mpifn.observed import Observed
+from mpifn.observed import TIMESTAMP, Observed
 
 JsonObject = dict[str, Any]
 
@@ -67,14 +66,10 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# RFC 3339 in UTC at whole seconds, as `timestamp` writes it and the API server writes times.
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
-
-
 def parse_timestamp(value: str) -> datetime:
     """The moment `value` (as `timestamp` writes it) names; ValueError for anything else.
     Not strptime: its first call imports locale tables, 3 ms of a function's cold start."""
-    if not _TIMESTAMP.fullmatch(value):
+    if not TIMESTAMP.fullmatch(value):
         raise ValueError(f"not a timestamp of the form 2006-01-02T15:04:05Z: {value!r}")
     return datetime.fromisoformat(value)
 

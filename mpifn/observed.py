@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -72,7 +73,9 @@ def observed_children(children: Any) -> Observed:
     return Observed(found)
 
 
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+# RFC 3339 in UTC at whole seconds: how the API server writes a time (metav1.Time), and
+# the one form the hooks read (lifecycle.parse_timestamp) and write.
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
 
 
 def _is_integer(value: Any) -> bool:
@@ -84,7 +87,13 @@ def _is_string(value: Any) -> bool:
 
 
 def _is_time(value: Any) -> bool:
-    return isinstance(value, str) and _TIMESTAMP.match(value) is not None
+    if not isinstance(value, str) or TIMESTAMP.fullmatch(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value)  # the form alone lets February 30th through
+    except ValueError:
+        return False
+    return True
 
 
 def _is_object(value: Any) -> bool:

@@ -237,3 +237,13 @@ def test_finalize_after_the_ttl_recreates_nothing(hello):
     finished = {**parent, "status": done["status"]}
     response = calls.finalize(hook_request(finished, [], finalizing=True), now=T0 + timedelta(seconds=5))
     assert (response["children"], response["finalized"]) == ([], True)
+
+
+@pytest.mark.parametrize(
+    "start", ["2026-02-30T12:00:00Z", "\u0662\u0660\u0662\u0666-11-28T12:00:00Z", "2026-11-28T12:00:00Z\n"]
+)
+def test_a_time_in_no_form_the_api_server_writes_is_refused_naming_it(hello, start):
+    parent, _, first = settle(hello)
+    odd = {**parent, "status": {**first["status"], "startTime": start}}
+    with pytest.raises(RequestError, match=r"parent\.status\.startTime: must be a time such as"):
+        calls.sync(hook_request(odd), now=T0)
