@@ -17,7 +17,8 @@ from typing import Any
 
 from mpifn import api, naming, pods
 from mpifn.errors import RequestError
-from mpifn.lifecycle import FAILED, PENDING, RUNNING, Lifecycle, parse_timestamp
+from mpifn.lifecycle import FAILED, PENDING, RUNNING, Lifecycle
+from mpifn.observed import parse_timestamp
 from mpifn.settings import Settings
 
 JsonObject = dict[str, Any]

@@ -154,7 +154,7 @@ def finalize(request: Any, settings: Settings, now: datetime, keys: Keys) -> Jso
             generate_secret=False,
         )
     )
-    done = not launcher_running and state.workers.current == 0
+    done = _nothing_runs(observed, job.name)
     status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(now))
     status["message"] = (
         "deleting: all pods stopped"

@@ -8,7 +8,7 @@ from typing import Any
 
 from mpifn import naming
 from mpifn.model import MPIJob
-from mpifn.observed import TIMESTAMP, Observed
+from mpifn.observed import Observed, parse_timestamp
 
 JsonObject = dict[str, Any]
 
@@ -64,14 +64,6 @@ class Lifecycle:
 
 def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_timestamp(value: str) -> datetime:
-    """The moment `value` (as `timestamp` writes it) names; ValueError for anything else.
-    Not strptime: its first call imports locale tables, 3 ms of a function's cold start."""
-    if not TIMESTAMP.fullmatch(value):
-        raise ValueError(f"not a timestamp of the form 2006-01-02T15:04:05Z: {value!r}")
-    return datetime.fromisoformat(value)
 
 
 def read_launcher(observed: Observed, job_name: str) -> Launcher:

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mpifn.lifecycle import parse_timestamp, timestamp
+from mpifn.lifecycle import timestamp
+from mpifn.observed import parse_timestamp
 from testkit import calls
 from testkit.metacontroller import hook_request, with_status
 from tests.conftest import FIXTURES, load_yaml
