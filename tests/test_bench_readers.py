@@ -113,3 +113,9 @@ def test_the_race_reads_running_from_either_operators_status_conditions():
     assert not race.says_running(job(("Created", "True"), ("Running", "False")))
     assert not race.says_running(job(("Created", "True")))
     assert not race.says_running({"status": None}) and not race.says_running({})
+
+
+def test_the_working_cpu_is_what_was_spent_less_the_idle_rate_over_the_same_time():
+    spent = {"metacontroller": 6.0, "functions": 1.5}
+    idle = {"metacontroller": 0.002, "functions": 0.0}
+    assert race.working_cpu(spent, idle, 500.0) == {"metacontroller": 5.0, "functions": 1.5}
