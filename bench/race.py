@@ -8,14 +8,19 @@ kube-apiserver, kube-controller-manager, kube-scheduler, kwok with --nodes fake 
 runs N MPIJobs of 1 launcher + 4 workers x 1 slot, submitted at once. Reported: seconds
 from the first submission to all launcher and all worker pods Running, and to every job's
 status saying so (a controller behind its pods still has work queued; waited for at most
---status-wait seconds); CPU of the controller processes until the pods run, and until
---settle seconds after the statuses (Metacontroller and the functions apart); apiserver
-writes until then by resource and by client (an audit log of writes only: verb,
-resource, user agent). Then --idle seconds of nothing changing give each process's idle
-CPU rate, and the CPU until settled less that rate over the same time is reported as the
-work itself: a controller that waits minutes before its last status write (Kubeflow's
-does, below) is not charged for the wait. Kubeflow's binary binds port 8080 for its
-health check (not configurable): the port must be free.
+--status-wait seconds); CPU of the controller processes until the pods run, and until the
+operator is quiet: --settle seconds after the statuses without an API write by it or a hook
+call, waited for at most --status-wait seconds more (Metacontroller and the functions
+apart); apiserver writes until then by resource and by client (an audit log of writes
+only: verb, resource, user agent). Every job this project runs asks for one resync 60 s
+after it started waiting (the explain timer, mpifn/explain.py), which comes after its
+status says Running when that took less than 60 s: the quiet wait counts those syncs as
+long as the gap before them is shorter than --settle (true at 200 jobs and more with the
+default 30 s). Then --idle seconds of nothing changing give each process's idle CPU
+rate, and the CPU until quiet less that rate over the same time is reported as the work
+itself: a controller that waits minutes before its last status write (Kubeflow's does,
+below) is not charged for the wait. Kubeflow's binary binds port 8080 for its health
+check (not configurable): the port must be free.
 
 Kubeflow's operator takes every event through a rate-limited queue (10 events per second,
 burst 100, by default): at 200 jobs its statuses say Running minutes after its pods run.
@@ -110,7 +115,7 @@ class Settings:
     burst: int | None
     kcm_qps: int | None
     kcm_burst: int | None
-    settle: float
+    settle: float  # seconds without an operator write or hook call that end a race
     timeout: float
     metacontroller_workers: int | None = None
     other_pods: int = 0
@@ -129,6 +134,7 @@ class Controller:
 
     processes: dict[str, Process]
     role_label: str
+    agent: str  # how the user agent its API writes carry begins
     flags: dict[str, list[str]] = field(default_factory=dict)
     pprof_address: str | None = None  # Metacontroller's, when asked to profile
     # Metacontroller's Prometheus endpoint. Kubeflow's operator registers no work queue
@@ -237,7 +243,7 @@ def start_kubeflow(cluster: Cluster, binary: Path, crd: Path, settings: Settings
             f"--controller-queue-burst={settings.kubeflow_queue_burst}",
         ]
     process = start_kubeflow_operator(cluster, binary, crd, rates)
-    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, {"mpi-operator": rates})
+    return Controller({"mpi-operator": process}, KUBEFLOW_ROLE_LABEL, "mpi-operator", {"mpi-operator": rates})
 
 
 def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -> Controller:
@@ -277,6 +283,7 @@ def start_ours(cluster: Cluster, binary: Path, crds: Path, settings: Settings) -
     return Controller(
         {"metacontroller": metacontroller, "functions": functions},
         api.LABEL_ROLE,
+        "metacontroller",
         {"metacontroller": rates},
         profiler,
         f"http://127.0.0.1:{metrics}/metrics",
@@ -452,7 +459,7 @@ def race(
         # done, or for at most status_wait seconds more.
         statuses = _statuses_running(cluster, job(0)["apiVersion"], settings)
         statuses_running = time.monotonic() - started
-        time.sleep(settings.settle)
+        quiet = _wait_quiet(cluster, controller, AuditTail(audit_log), settings)
         cpu_settled = controller.cpu()
         settled = time.monotonic() - started
         calls = controller.hook_calls()
@@ -474,6 +481,7 @@ def race(
         "all_running_seconds": all_running,
         "statuses_running_seconds": statuses_running,
         "statuses_running": statuses,
+        "quiet": quiet,
         "cpu_seconds_until_running": {k: cpu_running[k] - cpu_before[k] for k in cpu_before},
         "cpu_seconds_until_settled": spent,
         "settled_seconds": settled,
@@ -575,6 +583,53 @@ def _statuses_running(cluster: Cluster, api_version: str, settings: Settings) ->
         time.sleep(2)
 
 
+@dataclass
+class AuditTail:
+    """An audit log read as it grows: each complete line once."""
+
+    path: Path
+    offset: int = 0
+
+    def new_events(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            complete, newline, _ = log.read().rpartition(b"\n")
+        self.offset += len(complete) + len(newline)
+        return [json.loads(line) for line in complete.split(b"\n") if line]
+
+
+def operator_writes(events: list[dict[str, Any]], agent: str) -> int:
+    """Completed writes by a client whose user agent begins with `agent`, leader-election leases aside."""
+    return sum(
+        1
+        for e in events
+        if e.get("stage") == "ResponseComplete"
+        and e["verb"] in WRITE_VERBS
+        and e.get("userAgent", "").startswith(agent)
+        and e.get("objectRef", {}).get("resource") != "leases"
+    )
+
+
+def _wait_quiet(cluster: Cluster, controller: Controller, audit: AuditTail, settings: Settings) -> bool:
+    """Wait until the operator has gone settings.settle seconds without an API write or a
+    hook call, for at most settings.status_wait seconds; whether it went quiet."""
+    audit.new_events()  # what came before is not activity now
+    calls = sum(controller.hook_calls().values())
+    last_activity = time.monotonic()
+    deadline = last_activity + settings.status_wait
+    while time.monotonic() - last_activity < settings.settle:
+        if time.monotonic() > deadline:
+            return False
+        cluster.check_alive()
+        time.sleep(2)
+        now_calls = sum(controller.hook_calls().values())
+        if operator_writes(audit.new_events(), controller.agent) or now_calls != calls:
+            calls, last_activity = now_calls, time.monotonic()
+    return True
+
+
 def says_running(job: dict[str, Any]) -> bool:
     conditions = (job.get("status") or {}).get("conditions") or []
     return any(isinstance(c, dict) and c.get("type") == "Running" and c.get("status") == "True" for c in conditions)
@@ -618,10 +673,12 @@ def report(result: dict[str, Any]) -> str:
         f"{result['operator']}: {jobs} jobs, all Running in {result['all_running_seconds']:.1f} s "
         f"(launchers {result['launchers_running_seconds']:.1f} s, workers {result['workers_running_seconds']:.1f} s; "
         f"submitted in {result['submit_seconds']:.1f} s); {result['statuses_running']} statuses Running at "
-        f"{result['statuses_running_seconds']:.1f} s",
+        f"{result['statuses_running_seconds']:.1f} s; "
+        + ("quiet" if result["quiet"] else "NOT quiet (bounded by --status-wait)")
+        + f" at {result['settled_seconds']:.1f} s",
         "  CPU s until pods Running: "
         + ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds_until_running"].items())
-        + "; after settling: "
+        + "; until quiet: "
         + ", ".join(f"{k} {v:.2f} ({v * 1000 / jobs:.1f} ms/job)" for k, v in cpu.items()),
         "  idle CPU (ms/s): "
         + ", ".join(f"{k} {v * 1000:.2f}" for k, v in result["cpu_idle_per_second"].items())
@@ -673,10 +730,16 @@ def main(argv: list[str] | None = None) -> int:
         help="Metacontroller's --apply-strategy (default: the README's, server-side-apply)",
     )
     parser.add_argument(
-        "--settle", type=float, default=20.0, help="seconds measured after every job's status says Running"
+        "--settle",
+        type=float,
+        default=30.0,
+        help="the end: this many seconds after the statuses without an operator write or a hook call",
     )
     parser.add_argument(
-        "--status-wait", type=float, default=120.0, help="at most this long after the pods run for the statuses"
+        "--status-wait",
+        type=float,
+        default=120.0,
+        help="at most this long after the pods run for the statuses, and as long again for the quiet",
     )
     parser.add_argument(
         "--idle", type=float, default=30.0, help="seconds measured after the race for each process's idle CPU rate"

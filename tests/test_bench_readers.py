@@ -119,3 +119,29 @@ def test_the_working_cpu_is_what_was_spent_less_the_idle_rate_over_the_same_time
     spent = {"metacontroller": 6.0, "functions": 1.5}
     idle = {"metacontroller": 0.002, "functions": 0.0}
     assert race.working_cpu(spent, idle, 500.0) == {"metacontroller": 5.0, "functions": 1.5}
+
+
+def test_the_audit_tail_reads_each_complete_line_once(tmp_path):
+    log = tmp_path / "audit.log"
+    tail = race.AuditTail(log)
+    assert tail.new_events() == []  # no log yet
+    first = event("patch", "configmaps", "metacontroller/v4.17.2", "2026-11-29T03:00:01.000000Z")
+    second = event("update", "mpijobs", "metacontroller/v4.17.2", "2026-11-29T03:00:02.000000Z", "status")
+    log.write_text(json.dumps(first) + "\n" + json.dumps(second)[:20])  # the second still being written
+    assert tail.new_events() == [first]
+    assert tail.new_events() == []
+    log.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    assert tail.new_events() == [second]
+
+
+def test_an_operators_writes_are_its_own_completed_ones_without_leases():
+    events = [
+        event("patch", "configmaps", "metacontroller/v4.17.2", "2026-11-29T03:00:01.000000Z"),
+        event("update", "mpijobs", "metacontroller/v4.17.2", "2026-11-29T03:00:02.000000Z", "status"),
+        event("update", "leases", "metacontroller/v4.17.2", "2026-11-29T03:00:03.000000Z"),
+        event("patch", "configmaps", "metacontroller/v4.17.2", "2026-11-29T03:00:04.000000Z", stage="ResponseStarted"),
+        event("get", "mpijobs", "metacontroller/v4.17.2", "2026-11-29T03:00:05.000000Z"),
+        event("create", "pods", "kube-controller-manager/v1.36.3", "2026-11-29T03:00:06.000000Z"),
+    ]
+    assert race.operator_writes(events, "metacontroller") == 2
+    assert race.operator_writes(events, "mpi-operator") == 0
