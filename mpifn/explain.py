@@ -18,7 +18,7 @@ from typing import Any
 from mpifn import api, naming, pods
 from mpifn.errors import RequestError
 from mpifn.lifecycle import FAILED, PENDING, RUNNING, Lifecycle
-from mpifn.observed import parse_timestamp
+from mpifn.observed import Observed, parse_timestamp
 from mpifn.settings import Settings
 
 JsonObject = dict[str, Any]
@@ -91,6 +91,25 @@ def wanted(
     since = parse_timestamp(status["progressTime"])
     left = math.ceil(since.timestamp() + settings.explain_after_seconds - now.timestamp())
     return (True, None) if left <= 0 else (False, left)
+
+
+def change_coming(desired: list[JsonObject], observed: Observed) -> bool:
+    """Whether a change of the job's children is certain to sync it again without a timer:
+    a child it asks for that does not exist yet (its creation, or Metacontroller's retry of
+    it), or a StatefulSet whose controller has not yet written the status of its latest spec.
+    A timer asked for then would wake a job that had usually moved on by that time: one
+    more sync of every job Metacontroller has to make."""
+    for child in desired:
+        found = observed.get(child["kind"], child["metadata"]["name"])
+        if found is None or (child["kind"] == "StatefulSet" and _status_behind(found)):
+            return True
+    return False
+
+
+def _status_behind(child: JsonObject) -> bool:
+    generation = child["metadata"].get("generation")
+    status = child.get("status") or {}
+    return isinstance(generation, int) and status.get("observedGeneration") != generation
 
 
 def customize(parent: JsonObject) -> JsonObject:

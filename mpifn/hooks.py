@@ -96,6 +96,8 @@ def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObj
         else desired_children(job, observed, state, settings, keys, gang, frozen, _uid(parent), now)
         + ([job_explanation(job, settings)] if explaining else [])
     )
+    if explain_later is not None and explain.change_coming(children, observed):
+        explain_later = None  # that change syncs the job again, and the clock is read then
     response: JsonObject = {"status": status, "children": children}
     resyncs = [seconds for seconds in (state.resync_after_seconds, explain_later) if seconds is not None]
     if resyncs:

@@ -42,6 +42,23 @@ def test_a_stuck_job_is_explained_once_it_made_no_progress_for_the_grace(hello):
     assert late["status"] == first["status"]  # asking for it writes nothing to the job's status
 
 
+def test_no_timer_while_a_change_of_the_children_is_certain_to_sync_the_job_again(hello):
+    """Each timer is a sync Metacontroller makes whatever happened meanwhile: none is asked
+    for while a child is still to be created or its controller has not yet looked at it."""
+    new = sync_at(hello, [], T0)
+    assert new["status"]["phase"] == "Pending" and "resyncAfterSeconds" not in new
+    parent, children, _ = settled(hello, ready=0)
+    behind = [
+        {**child, "metadata": {**child["metadata"], "generation": 2}, "status": {"observedGeneration": 1}}
+        if child["kind"] == "StatefulSet"
+        else child
+        for child in children
+    ]
+    assert "resyncAfterSeconds" not in sync_at(parent, behind, T0)
+    caught_up = with_status(behind, "StatefulSet", {"observedGeneration": 2, "replicas": 2, "readyReplicas": 0})
+    assert sync_at(parent, caught_up, T0)["resyncAfterSeconds"] == GRACE
+
+
 def test_progress_restarts_the_clock_but_an_explanation_stays_while_stuck(hello):
     parent, children, desired = settled(hello, ready=0)
     first = sync_at(parent, children, T0)
