@@ -12,15 +12,15 @@ status saying so (a controller behind its pods still has work queued; waited for
 operator is quiet: --settle seconds after the statuses without an API write by it or a hook
 call, waited for at most --status-wait seconds more (Metacontroller and the functions
 apart); apiserver writes until then by resource and by client (an audit log of writes
-only: verb, resource, user agent). Every job this project runs asks for one resync 60 s
-after it started waiting (the explain timer, mpifn/explain.py), which comes after its
-status says Running when that took less than 60 s: the quiet wait counts those syncs as
-long as the gap before them is shorter than --settle (true at 200 jobs and more with the
-default 30 s). Then --idle seconds of nothing changing give each process's idle CPU
-rate, and the CPU until quiet less that rate over the same time is reported as the work
-itself: a controller that waits minutes before its last status write (Kubeflow's does,
-below) is not charged for the wait. Kubeflow's binary binds port 8080 for its health
-check (not configurable): the port must be free.
+only: verb, resource, user agent). A job of this project found still starting once its
+children exist asks for a resync 60 s later (the explain timer, mpifn/explain.py), which
+Metacontroller makes even if the job ran meanwhile: the quiet wait counts such syncs when
+the gap before them is shorter than --settle (2g in BENCHMARKS.md found one per job at
+200 jobs before the timer was asked for less often). Then --idle seconds of nothing
+changing give each process's idle CPU rate, and the CPU until quiet less that rate over
+the same time is reported as the work itself: a controller that waits minutes before
+its last status write (Kubeflow's does, below) is not charged for the wait. Kubeflow's
+binary binds port 8080 for its health check (not configurable): the port must be free.
 
 Kubeflow's operator takes every event through a rate-limited queue (10 events per second,
 burst 100, by default): at 200 jobs its statuses say Running minutes after its pods run.
