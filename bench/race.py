@@ -314,28 +314,41 @@ def post_all(cluster: Cluster, path: str, objects: list[dict[str, Any]]) -> None
         list(pool.map(create, objects))
 
 
+@dataclass
+class AuditTail:
+    """An audit log read as it grows: each complete line once (not a last line still being
+    written)."""
+
+    path: Path
+    offset: int = 0
+
+    def new_events(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            complete, newline, _ = log.read().rpartition(b"\n")
+        self.offset += len(complete) + len(newline)
+        return [json.loads(line) for line in complete.split(b"\n") if line]
+
+
+def audit_events(audit_log: Path) -> list[dict[str, Any]]:
+    """The events of the audit log so far."""
+    return AuditTail(audit_log).new_events()
+
+
+def is_write(event: dict[str, Any]) -> bool:
+    return event.get("stage") == "ResponseComplete" and event["verb"] in WRITE_VERBS
+
+
+def is_lease(event: dict[str, Any]) -> bool:
+    """Node heartbeats and leader election: they grow with a run's length, not with its jobs."""
+    return event.get("objectRef", {}).get("resource") == "leases"
+
+
 def writes(audit_log: Path, after: str, until: str) -> list[dict[str, Any]]:
     """Completed write requests between two audit timestamps (RFC 3339, comparable as text)."""
-    found = []
-    with audit_log.open() as lines:
-        for line in lines:
-            event = json.loads(line)
-            when = event.get("stageTimestamp", "")
-            if event.get("stage") == "ResponseComplete" and after <= when <= until and event["verb"] in WRITE_VERBS:
-                found.append(event)
-    return found
-
-
-def audit_events(audit_log: Path) -> Iterator[dict[str, Any]]:
-    """The events of the audit log so far (not a last line still being written)."""
-    if not audit_log.exists():
-        return
-    with audit_log.open() as lines:
-        for line in lines:
-            try:
-                yield json.loads(line)
-            except ValueError:
-                continue
+    return [e for e in audit_events(audit_log) if is_write(e) and after <= e.get("stageTimestamp", "") <= until]
 
 
 def watching_mpijobs(audit_log: Path) -> bool:
@@ -392,11 +405,9 @@ def count_writes(events: list[dict[str, Any]]) -> dict[str, Any]:
         resource = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         by_resource[f"{event['verb']} {resource}"] += 1
         by_client[event.get("userAgent", "?").split("/", 1)[0]] += 1
-    heartbeats = sum(count for key, count in by_resource.items() if key.endswith(" leases"))
     return {
         "total": len(events),
-        # Node and leader-election leases grow with the run's length, not with its jobs.
-        "without_leases": len(events) - heartbeats,
+        "without_leases": sum(1 for event in events if not is_lease(event)),
         "by_resource": dict(by_resource.most_common()),
         "by_client": dict(by_client),
     }
@@ -541,10 +552,12 @@ def churn(cluster: Cluster, controller: Controller, settings: Settings) -> dict[
         size = min(batch, settings.other_pods - done)
         pods = [other_pod(done + index) for index in range(size)]
         post_all(cluster, f"/api/v1/namespaces/{OTHERS}/pods", pods)
-        _wait_count(cluster, partial(_all_running, cluster, size), "other pods Running", settings)
+        cluster.wait_for(partial(_all_running, cluster, size), "other pods Running", timeout=settings.timeout)
         _api(cluster, "DELETE", f"/api/v1/namespaces/{OTHERS}/pods")
-        _wait_count(
-            cluster, lambda: not _names(cluster, f"/api/v1/namespaces/{OTHERS}/pods"), "other pods gone", settings
+        cluster.wait_for(
+            lambda: not _names(cluster, f"/api/v1/namespaces/{OTHERS}/pods"),
+            "other pods gone",
+            timeout=settings.timeout,
         )
         done += size
     after = controller.cpu()
@@ -583,33 +596,9 @@ def _statuses_running(cluster: Cluster, api_version: str, settings: Settings) ->
         time.sleep(2)
 
 
-@dataclass
-class AuditTail:
-    """An audit log read as it grows: each complete line once."""
-
-    path: Path
-    offset: int = 0
-
-    def new_events(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            complete, newline, _ = log.read().rpartition(b"\n")
-        self.offset += len(complete) + len(newline)
-        return [json.loads(line) for line in complete.split(b"\n") if line]
-
-
 def operator_writes(events: list[dict[str, Any]], agent: str) -> int:
     """Completed writes by a client whose user agent begins with `agent`, leader-election leases aside."""
-    return sum(
-        1
-        for e in events
-        if e.get("stage") == "ResponseComplete"
-        and e["verb"] in WRITE_VERBS
-        and e.get("userAgent", "").startswith(agent)
-        and e.get("objectRef", {}).get("resource") != "leases"
-    )
+    return sum(1 for e in events if is_write(e) and not is_lease(e) and e.get("userAgent", "").startswith(agent))
 
 
 def _wait_quiet(cluster: Cluster, controller: Controller, audit: AuditTail, settings: Settings) -> bool:
@@ -633,15 +622,6 @@ def _wait_quiet(cluster: Cluster, controller: Controller, audit: AuditTail, sett
 def says_running(job: dict[str, Any]) -> bool:
     conditions = (job.get("status") or {}).get("conditions") or []
     return any(isinstance(c, dict) and c.get("type") == "Running" and c.get("status") == "True" for c in conditions)
-
-
-def _wait_count(cluster: Cluster, done: Callable[[], bool], what: str, settings: Settings) -> None:
-    started = time.monotonic()
-    while not done():
-        cluster.check_alive()
-        if time.monotonic() - started > settings.timeout:
-            raise TimeoutError(f"{what}: not after {settings.timeout:.0f}s")
-        time.sleep(0.5)
 
 
 def _names(cluster: Cluster, path: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from mpifn import api, naming, pods
 from mpifn.errors import RequestError
 from mpifn.lifecycle import FAILED, PENDING, RUNNING, Lifecycle
-from mpifn.observed import Observed, parse_timestamp
+from mpifn.observed import parse_timestamp
 from mpifn.settings import Settings
 
 JsonObject = dict[str, Any]
@@ -75,11 +75,18 @@ def wanted(
     observed: JsonObject | None,
     now: datetime,
     settings: Settings,
+    children_pending: bool,
 ) -> tuple[bool, int | None]:
     """(whether the job's explanation should exist, seconds until it may, if it may later).
 
     `status` is the one this sync writes (its progressTime), `previous` the observed one,
-    `observed` the explanation that exists."""
+    `observed` the explanation that exists, `children_pending` whether a child asked for
+    does not exist yet.
+
+    Metacontroller keeps the earliest resync asked for a job and cannot take one back, so a
+    timer is a sync of the job whatever happened meanwhile. None is asked for while a change
+    of the children is certain to sync the job anyway (a child still to be created, the
+    StatefulSet's status behind its spec): the clock is read again then."""
     if lifecycle.phase == FAILED:
         # Until a status of the failed job shows what its pods said (status.pods).
         told = previous.get("phase") == FAILED and isinstance(previous.get("pods"), dict)
@@ -90,26 +97,9 @@ def wanted(
         return True, None
     since = parse_timestamp(status["progressTime"])
     left = math.ceil(since.timestamp() + settings.explain_after_seconds - now.timestamp())
-    return (True, None) if left <= 0 else (False, left)
-
-
-def change_coming(desired: list[JsonObject], observed: Observed) -> bool:
-    """Whether a change of the job's children is certain to sync it again without a timer:
-    a child it asks for that does not exist yet (its creation, or Metacontroller's retry of
-    it), or a StatefulSet whose controller has not yet written the status of its latest spec.
-    A timer asked for then would wake a job that had usually moved on by that time: one
-    more sync of every job Metacontroller has to make."""
-    for child in desired:
-        found = observed.get(child["kind"], child["metadata"]["name"])
-        if found is None or (child["kind"] == "StatefulSet" and _status_behind(found)):
-            return True
-    return False
-
-
-def _status_behind(child: JsonObject) -> bool:
-    generation = child["metadata"].get("generation")
-    status = child.get("status") or {}
-    return isinstance(generation, int) and status.get("observedGeneration") != generation
+    if left <= 0:
+        return True, None
+    return False, None if children_pending or lifecycle.workers.behind else left
 
 
 def customize(parent: JsonObject) -> JsonObject:

@@ -85,19 +85,16 @@ def sync(request: Any, settings: Settings, now: datetime, keys: Keys) -> JsonObj
     waiting_gang = pod_group_problem(observed.get("PodGroup", job.name), job.min_replicas + 1) if gang else None
     told = explain_status(state, report, waiting_gang, previous)
     status = job_status(state, job.min_replicas, job.generation, previous, lifecycle.timestamp(now), told)
+    children = (
+        [] if state.expired else desired_children(job, observed, state, settings, keys, gang, frozen, _uid(parent), now)
+    )
     explaining, explain_later = (
-        explain.wanted(state, status, previous, explanation, now, settings)
+        explain.wanted(state, status, previous, explanation, now, settings, observed.lacks_any(children))
         if explain.enabled(request.get("controller"))
         else (False, None)
     )
-    children = (
-        []
-        if state.expired
-        else desired_children(job, observed, state, settings, keys, gang, frozen, _uid(parent), now)
-        + ([job_explanation(job, settings)] if explaining else [])
-    )
-    if explain_later is not None and explain.change_coming(children, observed):
-        explain_later = None  # that change syncs the job again, and the clock is read then
+    if explaining and not state.expired:
+        children.append(job_explanation(job, settings))
     response: JsonObject = {"status": status, "children": children}
     resyncs = [seconds for seconds in (state.resync_after_seconds, explain_later) if seconds is not None]
     if resyncs:
@@ -329,9 +326,8 @@ def _stopping_as_applied(observed: Observed, job_name: str) -> list[JsonObject]:
 
 
 def _nothing_runs(observed: Observed, job_name: str) -> bool:
-    launcher = lifecycle.read_launcher(observed, job_name)
-    workers = (observed.get("StatefulSet", naming.worker_name(job_name)) or {}).get("status") or {}
-    return launcher.active == 0 and int(workers.get("replicas") or 0) == 0
+    workers = lifecycle.read_workers(observed, job_name, run_workers=0)
+    return lifecycle.read_launcher(observed, job_name).active == 0 and workers.current == 0
 
 
 def _read(request: Any) -> tuple[JsonObject, Observed]:

@@ -44,6 +44,9 @@ class Workers:
     desired: int
     current: int
     ready: int
+    # The StatefulSet's controller has not yet written the status of its latest spec: it
+    # will, and that change syncs the job again.
+    behind: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,15 @@ def read_launcher(observed: Observed, job_name: str) -> Launcher:
     return Launcher(True, "Active" if counts["active"] else "Waiting", "", "", **counts)
 
 
-def read_workers(observed: Observed, job: MPIJob, run_workers: int) -> Workers:
-    status = (observed.get("StatefulSet", naming.worker_name(job.name)) or {}).get("status") or {}
+def read_workers(observed: Observed, job_name: str, run_workers: int) -> Workers:
+    found = observed.get("StatefulSet", naming.worker_name(job_name)) or {}
+    status = found.get("status") or {}
+    generation = (found.get("metadata") or {}).get("generation")
     return Workers(
         desired=run_workers,
         current=int(status.get("replicas") or 0),
         ready=int(status.get("readyReplicas") or 0),
+        behind=isinstance(generation, int) and status.get("observedGeneration") != generation,
     )
 
 
@@ -103,7 +109,7 @@ def decide(job: MPIJob, observed: Observed, previous: JsonObject, now: datetime)
     finished = phase in FINISHED
     clean = job.run_policy.clean_pod_policy
     run_workers = 0 if phase == SUSPENDED or (finished and clean != "None") else job.replicas
-    workers = read_workers(observed, job, run_workers)
+    workers = read_workers(observed, job.name, run_workers)
     if not phase:
         phase, reason, message = _progress(job, launcher, workers)
 

@@ -33,6 +33,10 @@ class Observed:
     def get(self, kind: str, name: str) -> JsonObject | None:
         return self.by_kind_and_name.get((kind, name))
 
+    def lacks_any(self, desired: list[JsonObject]) -> bool:
+        """Whether a child asked for does not exist yet."""
+        return any(self.get(child["kind"], child["metadata"]["name"]) is None for child in desired)
+
     def desired_forms(self) -> list[JsonObject]:
         """What the operator last asked for, for every observed child, so that echoing it
         back changes nothing (used when the spec can no longer be understood)."""
